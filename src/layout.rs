@@ -1,0 +1,238 @@
+//! The store's folder: where every file of a job lives, id validation, and listing.
+//!
+//! The layout is fs-job-store 1.2.0's, so folders move freely between the two versions:
+//!
+//! ```text
+//! DIR/jobs/<id>/state.json   the job record (see state.rs)
+//! DIR/jobs/<id>/value        the fulfilled value's bytes
+//! DIR/jobs/<id>/*.lock       our lock files (1.2.0 ignores them)
+//! DIR/pending/<id>           symlink to ../jobs/<id> while the job needs work
+//! DIR/waiting/<id>           symlink to ../jobs/<id> while targets wait for its value
+//! DIR/tmp/                   our temporary files; inside the store so a rename never crosses filesystems
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Code, Result, StoreError};
+
+pub const STATE_FILE: &str = "state.json";
+pub const VALUE_FILE: &str = "value";
+
+/// Every lock a job can have; each is a separate file so a worker's long claim never blocks a
+/// short state update, and a notifier never blocks a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+  /// Held by the worker that pulled the job, for as long as it works on it.
+  Work,
+  /// Held by the notifier that pulled the job's notification.
+  Notify,
+  /// Held for the few milliseconds of a read-modify-write of `state.json`.
+  State,
+}
+
+impl LockKind {
+  fn file_name(self) -> &'static str {
+    match self {
+      LockKind::Work => "work.lock",
+      LockKind::Notify => "notify.lock",
+      LockKind::State => "state.lock",
+    }
+  }
+}
+
+/// Paths of one store folder. Cheap to clone; holds no open files.
+#[derive(Debug, Clone)]
+pub struct Layout {
+  root: PathBuf,
+  jobs: PathBuf,
+  pending: PathBuf,
+  waiting: PathBuf,
+  tmp: PathBuf,
+}
+
+impl Layout {
+  /// Opens `root`, creating it and its sub-folders when missing. The root is canonicalised so
+  /// two stores naming one folder differently share in-process locks.
+  pub fn open(root: &Path) -> Result<Layout> {
+    if root.as_os_str().is_empty() {
+      return Err(StoreError::new(
+        Code::InvalidArgValue,
+        "options.dir is empty; pass the path of the store's folder",
+      ));
+    }
+    match fs::metadata(root) {
+      Ok(meta) if !meta.is_dir() => {
+        return Err(
+          StoreError::new(
+            Code::Os("ENOTDIR"),
+            format!(
+              "ENOTDIR: options.dir '{}' is a file, not a folder; pass a folder's path",
+              root.display()
+            ),
+          )
+          .with_path(root),
+        )
+      }
+      Ok(_) => {}
+      Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        fs::create_dir_all(root).map_err(|e| StoreError::io(&e, "create the store folder", root))?
+      }
+      Err(e) => return Err(StoreError::io(&e, "open the store folder", root)),
+    }
+    let root =
+      fs::canonicalize(root).map_err(|e| StoreError::io(&e, "resolve the store folder", root))?;
+    let layout = Layout {
+      jobs: root.join("jobs"),
+      pending: root.join("pending"),
+      waiting: root.join("waiting"),
+      tmp: root.join("tmp"),
+      root,
+    };
+    for dir in [&layout.jobs, &layout.pending, &layout.waiting, &layout.tmp] {
+      match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::io(&e, "create a store sub-folder", dir)),
+      }
+    }
+    Ok(layout)
+  }
+
+  pub fn root(&self) -> &Path {
+    &self.root
+  }
+  pub fn jobs_dir(&self) -> &Path {
+    &self.jobs
+  }
+  pub fn pending_dir(&self) -> &Path {
+    &self.pending
+  }
+  pub fn waiting_dir(&self) -> &Path {
+    &self.waiting
+  }
+  pub fn tmp_dir(&self) -> &Path {
+    &self.tmp
+  }
+
+  pub fn job_dir(&self, id: &str) -> PathBuf {
+    self.jobs.join(id)
+  }
+  pub fn state_file(&self, id: &str) -> PathBuf {
+    self.jobs.join(id).join(STATE_FILE)
+  }
+  pub fn value_file(&self, id: &str) -> PathBuf {
+    self.jobs.join(id).join(VALUE_FILE)
+  }
+  pub fn lock_file(&self, id: &str, kind: LockKind) -> PathBuf {
+    self.jobs.join(id).join(kind.file_name())
+  }
+  pub fn pending_link(&self, id: &str) -> PathBuf {
+    self.pending.join(id)
+  }
+  pub fn waiting_link(&self, id: &str) -> PathBuf {
+    self.waiting.join(id)
+  }
+
+  /// What `pending/<id>` and `waiting/<id>` point at: relative, so the folder can be moved or
+  /// mounted elsewhere and its links still resolve.
+  pub fn link_target(id: &str) -> PathBuf {
+    Path::new("..").join("jobs").join(id)
+  }
+
+  /// A fresh, unused name inside `tmp/`.
+  pub fn temp_path(&self) -> PathBuf {
+    self.tmp.join(format!("tmp-{}", uuid::Uuid::now_v7().simple()))
+  }
+
+  /// The ids in `pending/` or `waiting/`, oldest first. Skips 1.2.0's `*.lock` folders and
+  /// anything that is not a valid id.
+  pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+      Ok(entries) => entries,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+      Err(e) => return Err(StoreError::io(&e, "list", dir)),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+      let entry = entry.map_err(|e| StoreError::io(&e, "list", dir))?;
+      if let Ok(name) = entry.file_name().into_string() {
+        if !name.ends_with(".lock") && check_id(&name).is_ok() {
+          ids.push(name);
+        }
+      }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+  }
+}
+
+/// A new job id: `job-` and a UUID v7, so ids are unique across processes and machines and
+/// sort by creation time.
+pub fn new_id() -> String {
+  format!("job-{}", uuid::Uuid::now_v7())
+}
+
+/// Accepts only ids that are one harmless path segment, so no id can name a file outside
+/// the store.
+pub fn check_id(id: &str) -> Result<()> {
+  let why = if id.is_empty() {
+    Some("it is empty")
+  } else if id.len() > 255 {
+    Some("it is longer than 255 bytes")
+  } else if id.contains('/') || id.contains('\\') {
+    Some("it contains a path separator")
+  } else if id.contains("..") || id == "." {
+    Some("it contains '..' or is '.'")
+  } else if id.contains('\0') {
+    Some("it contains a NUL byte")
+  } else if id.starts_with('.') {
+    Some("it starts with '.'")
+  } else {
+    None
+  };
+  match why {
+    None => Ok(()),
+    Some(why) => Err(StoreError::new(
+      Code::InvalidId,
+      format!("invalid job id {id:?}: {why}; use an id returned by create()"),
+    )),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn ids_are_single_safe_segments() {
+    for bad in ["", ".", "..", "../x", "a/b", "a\\b", "x\0y", "..hidden", ".x"] {
+      let err = check_id(bad).unwrap_err();
+      assert_eq!(err.code, Code::InvalidId, "{bad:?}");
+    }
+    for good in ["job-1", "job--123-abc", &new_id()] {
+      check_id(good).unwrap();
+    }
+  }
+
+  #[test]
+  fn new_ids_sort_by_creation_time() {
+    let ids: Vec<String> = (0..1000).map(|_| new_id()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    assert!(ids[0].starts_with("job-"));
+  }
+
+  #[test]
+  fn listing_skips_lock_folders_and_sorts() {
+    let dir = std::env::temp_dir().join(format!("layout-test-{}", new_id()));
+    fs::create_dir_all(&dir).unwrap();
+    for name in ["job-b", "job-a", "job-a.lock", ".hidden"] {
+      fs::create_dir(dir.join(name)).unwrap();
+    }
+    assert_eq!(Layout::list_ids(&dir).unwrap(), vec!["job-a", "job-b"]);
+    fs::remove_dir_all(&dir).unwrap();
+  }
+}

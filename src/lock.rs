@@ -1,0 +1,278 @@
+//! File locks: a claim on a job is an exclusive `flock` (through `fs2`) on a lock file inside the
+//! job's folder, held as a guard value; dropping the guard releases it.
+//!
+//! **What the OS promises.** The lock belongs to the open file, so it dies with the process: a
+//! worker killed with SIGKILL frees its job at once, with no stale timeout. Nothing refreshes the
+//! lock, so a blocked event loop cannot lose it.
+//!
+//! **What it does not.** Locks are advisory: a process that writes the files without taking the
+//! lock (1.2.0, a text editor) is not stopped. On NFS, `flock` is emulated with per-process
+//! `fcntl` locks, so two claims in one process would not exclude each other; an in-process
+//! table of held lock files closes that gap. A lock server that loses its state can drop a lock
+//! silently; [`FileLock::lost`] notices the cases a process can see (file removed or replaced,
+//! lock no longer re-assertable).
+//!
+//! Lock files are never deleted while their job exists: deleting a lock file that someone holds
+//! lets the next locker create a fresh file and "win" a second lock.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+
+use crate::error::{Code, Result, StoreError};
+
+/// Lock files held by this process, across every store in it.
+static HELD: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// An exclusive lock on one lock file. Released on drop.
+#[derive(Debug)]
+pub struct FileLock {
+  file: File,
+  path: PathBuf,
+  identity: Identity,
+}
+
+/// Why a held lock is no longer worth anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loss {
+  /// The lock file or the job's folder is gone.
+  Removed,
+  /// The lock file was replaced by another file.
+  Replaced,
+  /// The OS no longer grants the lock (seen on network filesystems).
+  Revoked(String),
+}
+
+impl std::fmt::Display for Loss {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match self {
+      Loss::Removed => f.write_str("its lock file or job folder was removed"),
+      Loss::Replaced => f.write_str("its lock file was replaced"),
+      Loss::Revoked(why) => write!(f, "the OS no longer grants the lock ({why})"),
+    }
+  }
+}
+
+/// Outcome of a claim attempt that never waits.
+pub enum Claim {
+  Acquired(FileLock),
+  /// Someone (this process or another) holds it.
+  Busy,
+  /// The job's folder does not exist (removed, or a create still in flight).
+  Missing,
+}
+
+impl FileLock {
+  /// Takes the lock at `path` if it is free right now; never waits.
+  pub fn try_claim(path: &Path) -> Result<Claim> {
+    if !HELD.lock().unwrap().insert(path.to_path_buf()) {
+      return Ok(Claim::Busy);
+    }
+    // From here the table entry is ours; every exit that does not return a lock removes it.
+    let attempt = Self::flock_file(path);
+    match attempt {
+      Ok(Some(lock)) => Ok(Claim::Acquired(lock)),
+      Ok(None) => {
+        unregister(path);
+        Ok(Claim::Busy)
+      }
+      Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        unregister(path);
+        Ok(Claim::Missing)
+      }
+      Err(e) => {
+        unregister(path);
+        Err(StoreError::io(&e, "lock", path))
+      }
+    }
+  }
+
+  /// Takes the lock at `path`, waiting at most `bound` for its holder to let go. Meant for short
+  /// critical sections; a lock still held after `bound` fails with `ELOCKED`.
+  pub fn lock_bounded(path: &Path, bound: Duration) -> Result<FileLock> {
+    let deadline = Instant::now() + bound;
+    let mut pause = Duration::from_micros(100);
+    loop {
+      match Self::try_claim(path)? {
+        Claim::Acquired(lock) => return Ok(lock),
+        Claim::Missing => {
+          return Err(StoreError::io(
+            &io::Error::from(io::ErrorKind::NotFound),
+            "lock",
+            path,
+          ))
+        }
+        Claim::Busy if Instant::now() >= deadline => {
+          return Err(
+            StoreError::new(
+              Code::Locked,
+              format!(
+                "'{}' stayed locked for more than {} ms; another process may be stuck holding it, try again",
+                path.display(),
+                bound.as_millis()
+              ),
+            )
+            .with_path(path),
+          )
+        }
+        Claim::Busy => {
+          std::thread::sleep(pause);
+          pause = (pause * 2).min(Duration::from_millis(5));
+        }
+      }
+    }
+  }
+
+  /// Opens (creating if needed) and locks the file. `Ok(None)` when another holder has it.
+  fn flock_file(path: &Path) -> io::Result<Option<FileLock>> {
+    let file = OpenOptions::new()
+      .read(true)
+      .write(true)
+      .create(true)
+      .truncate(false)
+      .open(path)?;
+    match FileExt::try_lock_exclusive(&file) {
+      Ok(()) => {}
+      Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+      Err(e) => return Err(e),
+    }
+    let identity = Identity::of_file(&file)?;
+    // The folder may have been removed between open and lock: then the lock guards nothing.
+    if Identity::of_path(path)? != identity {
+      return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    Ok(Some(FileLock {
+      file,
+      path: path.to_path_buf(),
+      identity,
+    }))
+  }
+
+  pub fn path(&self) -> &Path {
+    &self.path
+  }
+
+  /// Checks that this lock still guards its file; `Some` says how it was lost.
+  pub fn lost(&self) -> Option<Loss> {
+    match Identity::of_path(&self.path) {
+      Err(_) => return Some(Loss::Removed),
+      Ok(now) if now != self.identity => return Some(Loss::Replaced),
+      Ok(_) => {}
+    }
+    // Re-asserting a lock we hold is a no-op locally; on NFS it fails once the server dropped it.
+    match FileExt::try_lock_exclusive(&self.file) {
+      Ok(()) => None,
+      Err(e) => Some(Loss::Revoked(e.to_string())),
+    }
+  }
+}
+
+impl Drop for FileLock {
+  fn drop(&mut self) {
+    let _ = FileExt::unlock(&self.file);
+    unregister(&self.path);
+  }
+}
+
+fn unregister(path: &Path) {
+  HELD.lock().unwrap().remove(path);
+}
+
+/// Which file a path or handle is: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity(u64, u64);
+
+impl Identity {
+  #[cfg(unix)]
+  fn from_meta(meta: &fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    Identity(meta.dev(), meta.ino())
+  }
+  #[cfg(not(unix))]
+  fn from_meta(meta: &fs::Metadata) -> Identity {
+    // Without inode numbers, creation time is the best stand-in for "the same file".
+    let created = meta
+      .created()
+      .ok()
+      .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+      .map_or(0, |d| d.as_nanos() as u64);
+    Identity(created, 0)
+  }
+  fn of_file(file: &File) -> io::Result<Identity> {
+    file.metadata().map(|m| Identity::from_meta(&m))
+  }
+  fn of_path(path: &Path) -> io::Result<Identity> {
+    fs::metadata(path).map(|m| Identity::from_meta(&m))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lock-test-{}", crate::layout::new_id()));
+    fs::create_dir_all(&dir).unwrap();
+    dir
+  }
+
+  #[test]
+  fn a_claim_excludes_a_second_claim_until_dropped() {
+    let dir = scratch();
+    let path = dir.join("work.lock");
+    let Claim::Acquired(first) = FileLock::try_claim(&path).unwrap() else {
+      panic!("first claim should succeed")
+    };
+    assert!(matches!(FileLock::try_claim(&path).unwrap(), Claim::Busy));
+    drop(first);
+    assert!(matches!(
+      FileLock::try_claim(&path).unwrap(),
+      Claim::Acquired(_)
+    ));
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn claim_in_a_missing_folder_reports_missing() {
+    let dir = scratch();
+    let path = dir.join("gone").join("work.lock");
+    assert!(matches!(
+      FileLock::try_claim(&path).unwrap(),
+      Claim::Missing
+    ));
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn bounded_lock_gives_up_with_elocked() {
+    let dir = scratch();
+    let path = dir.join("state.lock");
+    let _held = FileLock::lock_bounded(&path, Duration::from_millis(10)).unwrap();
+    let started = Instant::now();
+    let err = FileLock::lock_bounded(&path, Duration::from_millis(50)).unwrap_err();
+    assert_eq!(err.code, Code::Locked);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn loss_is_seen_when_the_file_is_removed_or_replaced() {
+    let dir = scratch();
+    let path = dir.join("work.lock");
+    let Claim::Acquired(lock) = FileLock::try_claim(&path).unwrap() else {
+      panic!()
+    };
+    assert_eq!(lock.lost(), None);
+    fs::write(dir.join("other"), b"").unwrap();
+    fs::rename(dir.join("other"), &path).unwrap();
+    assert_eq!(lock.lost(), Some(Loss::Replaced));
+    fs::remove_file(&path).unwrap();
+    assert_eq!(lock.lost(), Some(Loss::Removed));
+    fs::remove_dir_all(&dir).unwrap();
+  }
+}

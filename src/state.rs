@@ -1,0 +1,160 @@
+//! `state.json`: the job record, in 1.2.0's exact shape.
+//!
+//! `{"version":0,"state":1,"waiting":[],"request":<any JSON>}`. The request and the targets are
+//! kept as raw JSON text: the store never needs to look inside them, and JavaScript parses them
+//! once on its side. Fields we do not know are kept, so a newer writer's additions survive.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// `state` 1: the job needs work (1.2.0 calls it RESOLVING).
+pub const PENDING: u64 = 1;
+/// `state` 2: the job has a value.
+pub const FULFILLED: u64 = 2;
+
+#[derive(Debug)]
+pub struct JobState {
+  pub version: u64,
+  pub state: u64,
+  pub waiting: Vec<Box<RawValue>>,
+  pub request: Box<RawValue>,
+  other: BTreeMap<String, Box<RawValue>>,
+}
+
+impl JobState {
+  /// A new pending job. `request` must be valid JSON (checked here).
+  pub fn new(request: &str) -> Result<JobState, serde_json::Error> {
+    Ok(JobState {
+      version: 0,
+      state: PENDING,
+      waiting: Vec::new(),
+      request: RawValue::from_string(request.to_owned())?,
+      other: BTreeMap::new(),
+    })
+  }
+
+  /// Parses a record, naming the first thing wrong with it.
+  pub fn parse(bytes: &[u8]) -> Result<JobState, String> {
+    let mut fields: BTreeMap<String, Box<RawValue>> =
+      serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
+    let mut take = |name: &str| fields.remove(name).ok_or(format!("no \"{name}\" field"));
+    let version = take("version")?;
+    let state = take("state")?;
+    let waiting = take("waiting")?;
+    let request = take("request")?;
+    let version: u64 = serde_json::from_str(version.get())
+      .map_err(|_| format!("\"version\" is {}, not a whole number", version.get()))?;
+    let state: u64 = serde_json::from_str(state.get())
+      .map_err(|_| format!("\"state\" is {}, not 1 or 2", state.get()))?;
+    if state != PENDING && state != FULFILLED {
+      return Err(format!("\"state\" is {state}, not 1 or 2"));
+    }
+    let waiting: Vec<Box<RawValue>> = serde_json::from_str(waiting.get())
+      .map_err(|_| "\"waiting\" is not an array".to_string())?;
+    Ok(JobState {
+      version,
+      state,
+      waiting,
+      request,
+      other: fields,
+    })
+  }
+
+  pub fn to_json(&self) -> String {
+    let mut out = String::with_capacity(64 + self.request.get().len());
+    write!(out, "{{\"version\":{},\"state\":{},\"waiting\":[", self.version, self.state).unwrap();
+    for (i, target) in self.waiting.iter().enumerate() {
+      if i > 0 {
+        out.push(',');
+      }
+      out.push_str(target.get());
+    }
+    out.push_str("],\"request\":");
+    out.push_str(self.request.get());
+    for (name, value) in &self.other {
+      write!(out, ",{}:{}", Value::String(name.clone()), value.get()).unwrap();
+    }
+    out.push('}');
+    out
+  }
+
+  /// The waiting targets as one JSON array text.
+  pub fn waiting_json(&self) -> String {
+    let mut out = String::from("[");
+    for (i, target) in self.waiting.iter().enumerate() {
+      if i > 0 {
+        out.push(',');
+      }
+      out.push_str(target.get());
+    }
+    out.push(']');
+    out
+  }
+
+  /// Removes, for each of `targets`, the first waiting entry equal to it (deep, strict
+  /// equality, as 1.2.0 compares). Returns how many were removed.
+  pub fn unqueue(&mut self, targets: &[Value]) -> usize {
+    let mut parsed: Vec<Option<Value>> = self
+      .waiting
+      .iter()
+      .map(|raw| serde_json::from_str(raw.get()).ok())
+      .collect();
+    let mut removed = 0;
+    for target in targets {
+      if let Some(i) = parsed.iter().position(|w| w.as_ref() == Some(target)) {
+        parsed.remove(i);
+        self.waiting.remove(i);
+        removed += 1;
+      }
+    }
+    removed
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn round_trips_1_2_0_records() {
+    let text = br#"{"version":3,"state":2,"waiting":["a",{"b":[1,2]}],"request":{"calculate":"3+3"}}"#;
+    let state = JobState::parse(text).unwrap();
+    assert_eq!((state.version, state.state), (3, FULFILLED));
+    assert_eq!(state.to_json().as_bytes(), text);
+    assert_eq!(state.waiting_json(), r#"["a",{"b":[1,2]}]"#);
+  }
+
+  #[test]
+  fn keeps_unknown_fields() {
+    let text = br#"{"version":0,"state":1,"waiting":[],"request":null,"x-note":"hi"}"#;
+    let state = JobState::parse(text).unwrap();
+    assert_eq!(state.to_json().as_bytes(), text);
+  }
+
+  #[test]
+  fn names_what_is_wrong() {
+    let cases: [(&[u8], &str); 5] = [
+      (b"{\"version\":0,\"sta", "not a JSON object"),
+      (b"{\"version\":0,\"state\":1,\"waiting\":[]}", "no \"request\" field"),
+      (b"{\"version\":-1,\"state\":1,\"waiting\":[],\"request\":1}", "\"version\""),
+      (b"{\"version\":0,\"state\":7,\"waiting\":[],\"request\":1}", "not 1 or 2"),
+      (b"{\"version\":0,\"state\":1,\"waiting\":{},\"request\":1}", "not an array"),
+    ];
+    for (text, why) in cases {
+      let err = JobState::parse(text).unwrap_err();
+      assert!(err.contains(why), "{err} should mention {why}");
+    }
+  }
+
+  #[test]
+  fn unqueue_removes_first_equal_entry_per_target() {
+    let text = br#"{"version":0,"state":1,"waiting":["a",{"x":1,"y":2},"a","b"],"request":1}"#;
+    let mut state = JobState::parse(text).unwrap();
+    let targets: Vec<Value> = serde_json::from_str(r#"["a",{"y":2,"x":1},"zzz"]"#).unwrap();
+    assert_eq!(state.unqueue(&targets), 2);
+    assert_eq!(state.waiting_json(), r#"["a","b"]"#);
+  }
+}

@@ -1,0 +1,704 @@
+//! The store's operations on its folder: create, queue, unqueue, fulfill, update, pull, done.
+//!
+//! Every mutation of `state.json` is a read-modify-write under the job's short state lock,
+//! written through `durable`. The markers in `pending/` and `waiting/` are ordered so that a
+//! crash at any point loses nothing acknowledged: a marker is made before the state that needs
+//! it, and removed only after the state that no longer needs it is on disk.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::durable::{self, DirSync, Durability};
+use crate::error::{Code, Result, StoreError};
+use crate::layout::{self, Layout, LockKind};
+use crate::lock::{Claim, FileLock, Loss};
+use crate::state::{JobState, FULFILLED, PENDING};
+
+/// How a store behaves; see the README for each option.
+#[derive(Debug, Clone)]
+pub struct Options {
+  pub durability: Durability,
+  /// How long a state update waits for another holder of the job's state lock.
+  pub lock_wait: Duration,
+}
+
+impl Default for Options {
+  fn default() -> Self {
+    Options {
+      durability: Durability::Durable,
+      lock_wait: Duration::from_secs(10),
+    }
+  }
+}
+
+/// A job pulled for work; the claim is held until [`Store::release`].
+#[derive(Debug)]
+pub struct PulledJob {
+  pub claim: u64,
+  pub id: String,
+  pub version: u64,
+  /// The request as JSON text.
+  pub request: String,
+}
+
+/// A fulfilled job's waiting targets, pulled for delivery; held until [`Store::done`].
+#[derive(Debug)]
+pub struct PulledNotification {
+  pub claim: u64,
+  pub id: String,
+  pub value: Vec<u8>,
+  /// The waiting targets as a JSON array text.
+  pub waiting: String,
+}
+
+/// A fulfilled job's value and the targets still waiting for it.
+#[derive(Debug)]
+pub struct Delivery {
+  pub value: Vec<u8>,
+  pub waiting: String,
+}
+
+/// A claim this process holds that is no longer protected by its lock.
+#[derive(Debug)]
+pub struct LostClaim {
+  pub claim: u64,
+  pub id: String,
+  pub loss: Loss,
+}
+
+#[derive(Debug)]
+struct HeldClaim {
+  id: String,
+  lock: FileLock,
+  loss_reported: bool,
+}
+
+/// The ids of one marker folder in the order pulls try them. Refilled from a listing only when it
+/// runs dry or grows old, so a pull does not pay for the whole queue.
+#[derive(Debug, Default)]
+struct Cursor {
+  ids: VecDeque<String>,
+  listed_at: Option<Instant>,
+  list_cost: Duration,
+}
+
+impl Cursor {
+  fn refill(&mut self, dir: &Path) -> Result<()> {
+    let started = Instant::now();
+    self.ids = Layout::list_ids(dir)?.into();
+    self.listed_at = Some(started);
+    self.list_cost = started.elapsed();
+    Ok(())
+  }
+
+  /// A listing this old may miss jobs released by others; re-list, but rarely enough that even a
+  /// huge folder's listing stays a small share of the time.
+  fn expired(&self) -> bool {
+    match self.listed_at {
+      None => true,
+      Some(at) => at.elapsed() > Duration::from_secs(1).max(self.list_cost * 20),
+    }
+  }
+
+  fn listed_since(&self, t: Instant) -> bool {
+    self.listed_at.is_some_and(|at| at >= t)
+  }
+}
+
+/// One store folder, shared safely by threads of this process and by other processes.
+#[derive(Debug)]
+pub struct Store {
+  layout: Layout,
+  options: Options,
+  jobs_sync: DirSync,
+  pending_sync: DirSync,
+  waiting_sync: DirSync,
+  pending: Mutex<Cursor>,
+  waiting: Mutex<Cursor>,
+  claims: Mutex<HashMap<u64, HeldClaim>>,
+  next_claim: AtomicU64,
+}
+
+impl Store {
+  /// Opens the store at `dir`, creating its folders when missing.
+  pub fn open(dir: &Path, options: Options) -> Result<Store> {
+    Ok(Store {
+      layout: Layout::open(dir)?,
+      options,
+      jobs_sync: DirSync::default(),
+      pending_sync: DirSync::default(),
+      waiting_sync: DirSync::default(),
+      pending: Mutex::default(),
+      waiting: Mutex::default(),
+      claims: Mutex::default(),
+      next_claim: AtomicU64::new(1),
+    })
+  }
+
+  pub fn layout(&self) -> &Layout {
+    &self.layout
+  }
+
+  fn durability(&self) -> Durability {
+    self.options.durability
+  }
+
+  /// Creates a pending job for `request` (JSON text) and returns its id.
+  pub fn create(&self, request: &str) -> Result<String> {
+    let state = JobState::new(request).map_err(|e| invalid_json("request", e))?;
+    let id = layout::new_id();
+    let job_dir = self.layout.job_dir(&id);
+    // The job folder is filled under a temporary name and renamed into place whole.
+    let tmp = self.layout.temp_path();
+    fs::create_dir(&tmp).map_err(|e| StoreError::io(&e, "create a temporary folder", &tmp))?;
+    let filled = durable::write_new_file(
+      &tmp.join(layout::STATE_FILE),
+      state.to_json().as_bytes(),
+      self.durability(),
+    )
+    .and_then(|()| durable::sync_dir(&tmp, self.durability()))
+    .and_then(|()| {
+      fs::rename(&tmp, &job_dir).map_err(|e| StoreError::io(&e, "rename into place", &job_dir))
+    });
+    if let Err(e) = filled {
+      let _ = fs::remove_dir_all(&tmp);
+      return Err(e);
+    }
+    let published = self
+      .jobs_sync
+      .sync(self.layout.jobs_dir(), self.durability())
+      .and_then(|()| self.make_link(&self.layout.pending_link(&id), &id))
+      .and_then(|()| {
+        self
+          .pending_sync
+          .sync(self.layout.pending_dir(), self.durability())
+      });
+    if let Err(e) = published {
+      // Not acknowledged: take it back whole, so no half-made job is left to be found.
+      let _ = fs::remove_file(self.layout.pending_link(&id));
+      let _ = fs::remove_dir_all(&job_dir);
+      return Err(e);
+    }
+    Ok(id)
+  }
+
+  /// Adds `target` (JSON text) to the job's waiting list. Returns whether the job is already
+  /// fulfilled, in which case the target can be served at once.
+  pub fn queue(&self, id: &str, target: &str) -> Result<bool> {
+    layout::check_id(id)?;
+    let target = serde_json::value::RawValue::from_string(target.to_owned())
+      .map_err(|e| invalid_json("target", e))?;
+    let _lock = self.lock_state(id)?;
+    let mut state = self.read_state(id)?;
+    state.waiting.push(target);
+    // The marker first: a crash after it leaves a marker with nothing new to deliver, which is
+    // harmless; the other order could leave a target no notifier will ever look for.
+    let link = self.layout.waiting_link(id);
+    let new_link = !link_exists(&link);
+    if new_link {
+      self.make_link(&link, id)?;
+    }
+    self.write_state(id, &state)?;
+    if new_link {
+      self
+        .waiting_sync
+        .sync(self.layout.waiting_dir(), self.durability())?;
+    }
+    Ok(state.state == FULFILLED)
+  }
+
+  /// Removes, for each target in `targets` (a JSON array text), its first equal waiting entry.
+  pub fn unqueue_all(&self, id: &str, targets: &str) -> Result<()> {
+    layout::check_id(id)?;
+    let targets: Vec<Value> = serde_json::from_str(targets).map_err(|e| invalid_json("targets", e))?;
+    let _lock = self.lock_state(id)?;
+    let mut state = self.read_state(id)?;
+    if state.unqueue(&targets) == 0 {
+      return Ok(());
+    }
+    self.write_state(id, &state)?;
+    if state.waiting.is_empty() {
+      self.remove_link(&self.layout.waiting_link(id))?;
+      self
+        .waiting_sync
+        .sync(self.layout.waiting_dir(), self.durability())?;
+    }
+    Ok(())
+  }
+
+  /// Fulfils a pending job with `value`. Anyone may fulfil (as in 1.2.0); see
+  /// [`Store::fulfill_claimed`] for the fenced form. Returns whether targets are waiting.
+  pub fn fulfill(&self, id: &str, value: &[u8]) -> Result<bool> {
+    layout::check_id(id)?;
+    let _lock = self.lock_state(id)?;
+    let mut state = self.read_state(id)?;
+    if state.state != PENDING {
+      self.remove_link(&self.layout.pending_link(id))?;
+      return Err(already_resolved());
+    }
+    // Value before state: a record that says fulfilled always has its value.
+    durable::replace_file(
+      &self.layout.temp_path(),
+      &self.layout.value_file(id),
+      value,
+      self.durability(),
+    )?;
+    state.state = FULFILLED;
+    self.write_state(id, &state)?;
+    // Only now, with the value on disk, does the job stop being pending.
+    self.remove_link(&self.layout.pending_link(id))?;
+    self
+      .pending_sync
+      .sync(self.layout.pending_dir(), self.durability())?;
+    Ok(!state.waiting.is_empty())
+  }
+
+  /// Fulfils the job of `claim`, but only while that claim still holds: a worker that lost its
+  /// job gets `ECOMPROMISED` and changes nothing.
+  pub fn fulfill_claimed(&self, claim: u64, value: &[u8]) -> Result<bool> {
+    let id = self.holding(claim)?;
+    self.fulfill(&id, value)
+  }
+
+  /// Replaces a pending job's request, if `old_version` is still its version.
+  pub fn update(&self, id: &str, old_version: f64, request: &str) -> Result<()> {
+    layout::check_id(id)?;
+    let request = serde_json::value::RawValue::from_string(request.to_owned())
+      .map_err(|e| invalid_json("request", e))?;
+    let _lock = self.lock_state(id)?;
+    let mut state = self.read_state(id)?;
+    if state.state != PENDING {
+      self.remove_link(&self.layout.pending_link(id))?;
+      return Err(already_resolved());
+    }
+    if state.version as f64 != old_version {
+      return Err(StoreError::new(
+        Code::VersionMismatch,
+        "version mismatch",
+      ));
+    }
+    state.version += 1;
+    state.request = request;
+    self.write_state(id, &state)
+  }
+
+  /// The value and waiting targets of a fulfilled job that has targets waiting; `None` otherwise.
+  pub fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
+    layout::check_id(id)?;
+    let state = self.read_state(id)?;
+    if state.state != FULFILLED || state.waiting.is_empty() {
+      return Ok(None);
+    }
+    Ok(Some(Delivery {
+      value: self.read_value(id)?,
+      waiting: state.waiting_json(),
+    }))
+  }
+
+  /// Claims the oldest pending job nobody holds, or `None` when there is none. Never waits for a
+  /// lock: a held job is skipped.
+  pub fn pull_job(&self) -> Result<Option<PulledJob>> {
+    self.pull(&self.pending, self.layout.pending_dir(), |id| {
+      self.try_pull_job(id)
+    })
+  }
+
+  /// Claims the oldest fulfilled job with waiting targets that nobody holds, or `None`.
+  pub fn pull_notification(&self) -> Result<Option<PulledNotification>> {
+    self.pull(&self.waiting, self.layout.waiting_dir(), |id| {
+      self.try_pull_notification(id)
+    })
+  }
+
+  /// Releases a claim. Releasing twice, or after a loss, is harmless.
+  pub fn release(&self, claim: u64) {
+    self.claims.lock().unwrap().remove(&claim);
+  }
+
+  /// Ends a notification claim: unqueues the `delivered` targets (a JSON array text) while the
+  /// claim still holds, then releases it. A lost claim unqueues nothing and fails `ECOMPROMISED`.
+  pub fn done(&self, claim: u64, delivered: &str) -> Result<()> {
+    let result = self
+      .holding(claim)
+      .and_then(|id| self.unqueue_all(&id, delivered));
+    self.release(claim);
+    result
+  }
+
+  /// The claims whose locks were lost since the last call; each is reported once.
+  pub fn lost_claims(&self) -> Vec<LostClaim> {
+    let mut claims = self.claims.lock().unwrap();
+    let mut lost = Vec::new();
+    for (&claim, held) in claims.iter_mut() {
+      if held.loss_reported {
+        continue;
+      }
+      if let Some(loss) = held.lock.lost() {
+        held.loss_reported = true;
+        lost.push(LostClaim {
+          claim,
+          id: held.id.clone(),
+          loss,
+        });
+      }
+    }
+    lost
+  }
+
+  /// How many claims this store holds.
+  pub fn held_claims(&self) -> usize {
+    self.claims.lock().unwrap().len()
+  }
+
+  /// The id of a claim that still holds, or `ECOMPROMISED`.
+  fn holding(&self, claim: u64) -> Result<String> {
+    let claims = self.claims.lock().unwrap();
+    let Some(held) = claims.get(&claim) else {
+      return Err(StoreError::new(
+        Code::Compromised,
+        "this claim was already released; pull the job again to work on it",
+      ));
+    };
+    match held.lock.lost() {
+      None => Ok(held.id.clone()),
+      Some(loss) => Err(compromised(&held.id, &loss)),
+    }
+  }
+
+  fn pull<T>(
+    &self,
+    cursor: &Mutex<Cursor>,
+    dir: &Path,
+    try_one: impl Fn(&str) -> Result<Option<T>>,
+  ) -> Result<Option<T>> {
+    let started = Instant::now();
+    // One puller of this store at a time walks the cursor, so two never try the same head.
+    let mut cursor = cursor.lock().unwrap();
+    loop {
+      if cursor.ids.is_empty() || cursor.expired() {
+        // Nothing is claimable only if a listing made during this pull says so.
+        if cursor.ids.is_empty() && cursor.listed_since(started) {
+          return Ok(None);
+        }
+        cursor.refill(dir)?;
+        continue;
+      }
+      let id = cursor.ids.pop_front().expect("cursor is not empty");
+      match try_one(&id) {
+        Ok(Some(found)) => return Ok(Some(found)),
+        Ok(None) => {}
+        // A damaged job must not stop the queue: skip it, `check` reports it.
+        Err(e) if e.code == Code::Corrupt || e.is_not_found() => {}
+        Err(e) => return Err(e),
+      }
+    }
+  }
+
+  fn try_pull_job(&self, id: &str) -> Result<Option<PulledJob>> {
+    let Claim::Acquired(lock) = FileLock::try_claim(&self.layout.lock_file(id, LockKind::Work))?
+    else {
+      return Ok(None);
+    };
+    // Checked under the lock: a worker that fulfilled the job removed the marker before letting go.
+    if !link_exists(&self.layout.pending_link(id)) {
+      return Ok(None);
+    }
+    let state = self.read_state(id)?;
+    if state.state != PENDING {
+      // Left by a crash between fulfilling and removing the marker.
+      self.remove_link(&self.layout.pending_link(id))?;
+      return Ok(None);
+    }
+    let claim = self.hold(id, lock);
+    Ok(Some(PulledJob {
+      claim,
+      id: id.to_owned(),
+      version: state.version,
+      request: state.request.get().to_owned(),
+    }))
+  }
+
+  fn try_pull_notification(&self, id: &str) -> Result<Option<PulledNotification>> {
+    let Claim::Acquired(lock) = FileLock::try_claim(&self.layout.lock_file(id, LockKind::Notify))?
+    else {
+      return Ok(None);
+    };
+    let link = self.layout.waiting_link(id);
+    if !link_exists(&link) {
+      return Ok(None);
+    }
+    let state = self.read_state(id)?;
+    if state.state != FULFILLED {
+      return Ok(None);
+    }
+    if state.waiting.is_empty() {
+      // A marker left by a crash after the last unqueue; drop it unless a target just arrived.
+      let _state_lock = self.lock_state(id)?;
+      if self.read_state(id)?.waiting.is_empty() {
+        self.remove_link(&link)?;
+      }
+      return Ok(None);
+    }
+    let value = self.read_value(id)?;
+    let claim = self.hold(id, lock);
+    Ok(Some(PulledNotification {
+      claim,
+      id: id.to_owned(),
+      value,
+      waiting: state.waiting_json(),
+    }))
+  }
+
+  fn hold(&self, id: &str, lock: FileLock) -> u64 {
+    let claim = self.next_claim.fetch_add(1, Ordering::Relaxed);
+    self.claims.lock().unwrap().insert(
+      claim,
+      HeldClaim {
+        id: id.to_owned(),
+        lock,
+        loss_reported: false,
+      },
+    );
+    claim
+  }
+
+  fn lock_state(&self, id: &str) -> Result<FileLock> {
+    FileLock::lock_bounded(
+      &self.layout.lock_file(id, LockKind::State),
+      self.options.lock_wait,
+    )
+    .map_err(|e| {
+      if e.is_not_found() {
+        StoreError::no_job(id)
+      } else {
+        e
+      }
+    })
+  }
+
+  fn read_state(&self, id: &str) -> Result<JobState> {
+    let path = self.layout.state_file(id);
+    let bytes = match fs::read(&path) {
+      Ok(bytes) => bytes,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        return Err(if self.layout.job_dir(id).is_dir() {
+          StoreError::corrupt(&path, "the job folder has no state.json")
+        } else {
+          StoreError::no_job(id)
+        });
+      }
+      Err(e) => return Err(StoreError::io(&e, "read", &path)),
+    };
+    JobState::parse(&bytes).map_err(|why| StoreError::corrupt(&path, why))
+  }
+
+  fn read_value(&self, id: &str) -> Result<Vec<u8>> {
+    let path = self.layout.value_file(id);
+    fs::read(&path).map_err(|e| {
+      if e.kind() == io::ErrorKind::NotFound {
+        StoreError::corrupt(&path, "the job is fulfilled but has no value file")
+      } else {
+        StoreError::io(&e, "read", &path)
+      }
+    })
+  }
+
+  fn write_state(&self, id: &str, state: &JobState) -> Result<()> {
+    durable::replace_file(
+      &self.layout.temp_path(),
+      &self.layout.state_file(id),
+      state.to_json().as_bytes(),
+      self.durability(),
+    )?;
+    durable::sync_dir(&self.layout.job_dir(id), self.durability())
+  }
+
+  fn make_link(&self, link: &Path, id: &str) -> Result<()> {
+    match symlink(&Layout::link_target(id), link) {
+      Ok(()) => Ok(()),
+      Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+      Err(e) => Err(StoreError::io(&e, "create marker", link)),
+    }
+  }
+
+  fn remove_link(&self, link: &Path) -> Result<()> {
+    match fs::remove_file(link) {
+      Ok(()) => Ok(()),
+      Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+      Err(e) => Err(StoreError::io(&e, "remove marker", link)),
+    }
+  }
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+  std::os::unix::fs::symlink(target, link)
+}
+#[cfg(windows)]
+fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+  std::os::windows::fs::symlink_dir(target, link)
+}
+
+fn link_exists(link: &Path) -> bool {
+  fs::symlink_metadata(link).is_ok()
+}
+
+/// 1.2.0's exact message; scripts compare against it.
+fn already_resolved() -> StoreError {
+  StoreError::new(Code::AlreadyResolved, "already resolved")
+}
+
+fn compromised(id: &str, loss: &Loss) -> StoreError {
+  StoreError::new(
+    Code::Compromised,
+    format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it"),
+  )
+}
+
+fn invalid_json(what: &str, e: serde_json::Error) -> StoreError {
+  StoreError::new(
+    Code::InvalidArgValue,
+    format!("the {what} is not valid JSON ({e}); pass a value JSON.stringify can represent"),
+  )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn open_store() -> (Store, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("store-test-{}", layout::new_id()));
+    let store = Store::open(&dir, Options::default()).unwrap();
+    (store, dir)
+  }
+
+  #[test]
+  fn a_job_goes_from_create_to_notification() {
+    let (store, dir) = open_store();
+    let id = store.create(r#"{"calculate":"3+3"}"#).unwrap();
+    assert!(dir.join("pending").join(&id).symlink_metadata().is_ok());
+    assert!(!store.queue(&id, r#""target-1""#).unwrap());
+
+    let job = store.pull_job().unwrap().expect("a pending job");
+    assert_eq!((job.id.as_str(), job.version), (id.as_str(), 0));
+    assert_eq!(job.request, r#"{"calculate":"3+3"}"#);
+    assert!(store.pull_job().unwrap().is_none(), "the only job is claimed");
+
+    assert!(store.fulfill_claimed(job.claim, b"6").unwrap());
+    store.release(job.claim);
+    assert!(dir.join("pending").join(&id).symlink_metadata().is_err());
+    assert_eq!(fs::read(dir.join("jobs").join(&id).join("value")).unwrap(), b"6");
+
+    let note = store.pull_notification().unwrap().expect("a notification");
+    assert_eq!((note.value.as_slice(), note.waiting.as_str()), (&b"6"[..], r#"["target-1"]"#));
+    store.done(note.claim, r#"["target-1"]"#).unwrap();
+    assert!(dir.join("waiting").join(&id).symlink_metadata().is_err());
+    assert!(store.pull_notification().unwrap().is_none());
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn pulls_take_the_oldest_job_first_and_never_the_same_twice() {
+    let (store, dir) = open_store();
+    let ids: Vec<String> = (0..5).map(|i| store.create(&i.to_string()).unwrap()).collect();
+    let pulled: Vec<String> = (0..5).map(|_| store.pull_job().unwrap().unwrap().id).collect();
+    assert_eq!(pulled, ids);
+    assert!(store.pull_job().unwrap().is_none());
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn two_stores_on_one_folder_in_one_process_exclude_each_other() {
+    let (a, dir) = open_store();
+    let b = Store::open(&dir, Options::default()).unwrap();
+    a.create("1").unwrap();
+    let job = a.pull_job().unwrap().unwrap();
+    assert!(b.pull_job().unwrap().is_none());
+    a.release(job.claim);
+    assert_eq!(b.pull_job().unwrap().unwrap().id, job.id);
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn fulfill_twice_and_update_after_fulfill_say_already_resolved() {
+    let (store, dir) = open_store();
+    let id = store.create("1").unwrap();
+    store.update(&id, 0.0, "2").unwrap();
+    let err = store.update(&id, 0.0, "3").unwrap_err();
+    assert_eq!((err.code, err.message.as_str()), (Code::VersionMismatch, "version mismatch"));
+    assert_eq!(store.pull_job().unwrap().unwrap().request, "2");
+    store.fulfill(&id, b"x").unwrap();
+    for err in [store.fulfill(&id, b"y").unwrap_err(), store.update(&id, 1.0, "4").unwrap_err()] {
+      assert_eq!((err.code, err.message.as_str()), (Code::AlreadyResolved, "already resolved"));
+    }
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn unknown_and_unsafe_ids_are_refused_before_touching_the_disk() {
+    let (store, dir) = open_store();
+    assert_eq!(store.fulfill("job-nope", b"x").unwrap_err().code, Code::NoJob);
+    assert_eq!(store.queue("job-nope", "1").unwrap_err().code, Code::NoJob);
+    assert_eq!(store.fulfill("../../etc", b"x").unwrap_err().code, Code::InvalidId);
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn a_damaged_job_is_skipped_by_pulls_and_reported_by_calls() {
+    let (store, dir) = open_store();
+    let bad = store.create("1").unwrap();
+    let good = store.create("2").unwrap();
+    fs::write(dir.join("jobs").join(&bad).join("state.json"), b"{\"vers").unwrap();
+    assert_eq!(store.pull_job().unwrap().unwrap().id, good);
+    assert_eq!(store.fulfill(&bad, b"x").unwrap_err().code, Code::Corrupt);
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn a_removed_job_folder_is_reported_as_a_lost_claim_once() {
+    let (store, dir) = open_store();
+    let id = store.create("1").unwrap();
+    let job = store.pull_job().unwrap().unwrap();
+    assert!(store.lost_claims().is_empty());
+    fs::remove_dir_all(dir.join("jobs").join(&id)).unwrap();
+    let lost = store.lost_claims();
+    assert_eq!((lost.len(), lost[0].claim, lost[0].loss.clone()), (1, job.claim, Loss::Removed));
+    assert!(store.lost_claims().is_empty());
+    assert_eq!(store.fulfill_claimed(job.claim, b"x").unwrap_err().code, Code::Compromised);
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn a_folder_written_by_1_2_0_is_worked() {
+    let dir = std::env::temp_dir().join(format!("store-compat-{}", layout::new_id()));
+    let id = "job--4242-abcDEF";
+    let job_dir = dir.join("jobs").join(id);
+    fs::create_dir_all(&job_dir).unwrap();
+    fs::create_dir_all(dir.join("pending")).unwrap();
+    fs::create_dir_all(dir.join("pending").join(format!("{id}.lock"))).unwrap();
+    fs::write(
+      job_dir.join("state.json"),
+      r#"{"version":0,"state":1,"waiting":["t"],"request":{"a":1}}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&job_dir, dir.join("pending").join(id)).unwrap();
+    let store = Store::open(&dir, Options::default()).unwrap();
+    let job = store.pull_job().unwrap().unwrap();
+    assert_eq!(job.id, id);
+    store.fulfill(id, b"v").unwrap();
+    store.release(job.claim);
+    let note = store.pull_notification();
+    // 1.2.0 made no waiting/ marker here by hand, so only the state says a target waits.
+    assert!(note.unwrap().is_none());
+    let delivery = store.delivery(id).unwrap().unwrap();
+    assert_eq!((delivery.value, delivery.waiting), (b"v".to_vec(), r#"["t"]"#.to_owned()));
+    fs::remove_dir_all(&dir).unwrap();
+  }
+}
