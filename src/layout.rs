@@ -143,7 +143,9 @@ impl Layout {
 
   /// A fresh, unused name inside `tmp/`.
   pub fn temp_path(&self) -> PathBuf {
-    self.tmp.join(format!("tmp-{}", uuid::Uuid::now_v7().simple()))
+    self
+      .tmp
+      .join(format!("tmp-{}", uuid::Uuid::now_v7().simple()))
   }
 
   /// The ids in `pending/` or `waiting/`, oldest first. Skips 1.2.0's `*.lock` folders and
@@ -207,7 +209,9 @@ mod tests {
 
   #[test]
   fn ids_are_single_safe_segments() {
-    for bad in ["", ".", "..", "../x", "a/b", "a\\b", "x\0y", "..hidden", ".x"] {
+    for bad in [
+      "", ".", "..", "../x", "a/b", "a\\b", "x\0y", "..hidden", ".x",
+    ] {
       let err = check_id(bad).unwrap_err();
       assert_eq!(err.code, Code::InvalidId, "{bad:?}");
     }

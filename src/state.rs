@@ -52,8 +52,8 @@ impl JobState {
     if state != PENDING && state != FULFILLED {
       return Err(format!("\"state\" is {state}, not 1 or 2"));
     }
-    let waiting: Vec<Box<RawValue>> = serde_json::from_str(waiting.get())
-      .map_err(|_| "\"waiting\" is not an array".to_string())?;
+    let waiting: Vec<Box<RawValue>> =
+      serde_json::from_str(waiting.get()).map_err(|_| "\"waiting\" is not an array".to_string())?;
     Ok(JobState {
       version,
       state,
@@ -65,7 +65,12 @@ impl JobState {
 
   pub fn to_json(&self) -> String {
     let mut out = String::with_capacity(64 + self.request.get().len());
-    write!(out, "{{\"version\":{},\"state\":{},\"waiting\":[", self.version, self.state).unwrap();
+    write!(
+      out,
+      "{{\"version\":{},\"state\":{},\"waiting\":[",
+      self.version, self.state
+    )
+    .unwrap();
     for (i, target) in self.waiting.iter().enumerate() {
       if i > 0 {
         out.push(',');
@@ -120,7 +125,8 @@ mod tests {
 
   #[test]
   fn round_trips_1_2_0_records() {
-    let text = br#"{"version":3,"state":2,"waiting":["a",{"b":[1,2]}],"request":{"calculate":"3+3"}}"#;
+    let text =
+      br#"{"version":3,"state":2,"waiting":["a",{"b":[1,2]}],"request":{"calculate":"3+3"}}"#;
     let state = JobState::parse(text).unwrap();
     assert_eq!((state.version, state.state), (3, FULFILLED));
     assert_eq!(state.to_json().as_bytes(), text);
@@ -138,10 +144,22 @@ mod tests {
   fn names_what_is_wrong() {
     let cases: [(&[u8], &str); 5] = [
       (b"{\"version\":0,\"sta", "not a JSON object"),
-      (b"{\"version\":0,\"state\":1,\"waiting\":[]}", "no \"request\" field"),
-      (b"{\"version\":-1,\"state\":1,\"waiting\":[],\"request\":1}", "\"version\""),
-      (b"{\"version\":0,\"state\":7,\"waiting\":[],\"request\":1}", "not 1 or 2"),
-      (b"{\"version\":0,\"state\":1,\"waiting\":{},\"request\":1}", "not an array"),
+      (
+        b"{\"version\":0,\"state\":1,\"waiting\":[]}",
+        "no \"request\" field",
+      ),
+      (
+        b"{\"version\":-1,\"state\":1,\"waiting\":[],\"request\":1}",
+        "\"version\"",
+      ),
+      (
+        b"{\"version\":0,\"state\":7,\"waiting\":[],\"request\":1}",
+        "not 1 or 2",
+      ),
+      (
+        b"{\"version\":0,\"state\":1,\"waiting\":{},\"request\":1}",
+        "not an array",
+      ),
     ];
     for (text, why) in cases {
       let err = JobState::parse(text).unwrap_err();

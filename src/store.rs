@@ -217,7 +217,8 @@ impl Store {
   /// Removes, for each target in `targets` (a JSON array text), its first equal waiting entry.
   pub fn unqueue_all(&self, id: &str, targets: &str) -> Result<()> {
     layout::check_id(id)?;
-    let targets: Vec<Value> = serde_json::from_str(targets).map_err(|e| invalid_json("targets", e))?;
+    let targets: Vec<Value> =
+      serde_json::from_str(targets).map_err(|e| invalid_json("targets", e))?;
     let _lock = self.lock_state(id)?;
     let mut state = self.read_state(id)?;
     if state.unqueue(&targets) == 0 {
@@ -279,10 +280,7 @@ impl Store {
       return Err(already_resolved());
     }
     if state.version as f64 != old_version {
-      return Err(StoreError::new(
-        Code::VersionMismatch,
-        "version mismatch",
-      ));
+      return Err(StoreError::new(Code::VersionMismatch, "version mismatch"));
     }
     state.version += 1;
     state.request = request;
@@ -589,15 +587,24 @@ mod tests {
     let job = store.pull_job().unwrap().expect("a pending job");
     assert_eq!((job.id.as_str(), job.version), (id.as_str(), 0));
     assert_eq!(job.request, r#"{"calculate":"3+3"}"#);
-    assert!(store.pull_job().unwrap().is_none(), "the only job is claimed");
+    assert!(
+      store.pull_job().unwrap().is_none(),
+      "the only job is claimed"
+    );
 
     assert!(store.fulfill_claimed(job.claim, b"6").unwrap());
     store.release(job.claim);
     assert!(dir.join("pending").join(&id).symlink_metadata().is_err());
-    assert_eq!(fs::read(dir.join("jobs").join(&id).join("value")).unwrap(), b"6");
+    assert_eq!(
+      fs::read(dir.join("jobs").join(&id).join("value")).unwrap(),
+      b"6"
+    );
 
     let note = store.pull_notification().unwrap().expect("a notification");
-    assert_eq!((note.value.as_slice(), note.waiting.as_str()), (&b"6"[..], r#"["target-1"]"#));
+    assert_eq!(
+      (note.value.as_slice(), note.waiting.as_str()),
+      (&b"6"[..], r#"["target-1"]"#)
+    );
     store.done(note.claim, r#"["target-1"]"#).unwrap();
     assert!(dir.join("waiting").join(&id).symlink_metadata().is_err());
     assert!(store.pull_notification().unwrap().is_none());
@@ -607,8 +614,12 @@ mod tests {
   #[test]
   fn pulls_take_the_oldest_job_first_and_never_the_same_twice() {
     let (store, dir) = open_store();
-    let ids: Vec<String> = (0..5).map(|i| store.create(&i.to_string()).unwrap()).collect();
-    let pulled: Vec<String> = (0..5).map(|_| store.pull_job().unwrap().unwrap().id).collect();
+    let ids: Vec<String> = (0..5)
+      .map(|i| store.create(&i.to_string()).unwrap())
+      .collect();
+    let pulled: Vec<String> = (0..5)
+      .map(|_| store.pull_job().unwrap().unwrap().id)
+      .collect();
     assert_eq!(pulled, ids);
     assert!(store.pull_job().unwrap().is_none());
     fs::remove_dir_all(&dir).unwrap();
@@ -632,11 +643,20 @@ mod tests {
     let id = store.create("1").unwrap();
     store.update(&id, 0.0, "2").unwrap();
     let err = store.update(&id, 0.0, "3").unwrap_err();
-    assert_eq!((err.code, err.message.as_str()), (Code::VersionMismatch, "version mismatch"));
+    assert_eq!(
+      (err.code, err.message.as_str()),
+      (Code::VersionMismatch, "version mismatch")
+    );
     assert_eq!(store.pull_job().unwrap().unwrap().request, "2");
     store.fulfill(&id, b"x").unwrap();
-    for err in [store.fulfill(&id, b"y").unwrap_err(), store.update(&id, 1.0, "4").unwrap_err()] {
-      assert_eq!((err.code, err.message.as_str()), (Code::AlreadyResolved, "already resolved"));
+    for err in [
+      store.fulfill(&id, b"y").unwrap_err(),
+      store.update(&id, 1.0, "4").unwrap_err(),
+    ] {
+      assert_eq!(
+        (err.code, err.message.as_str()),
+        (Code::AlreadyResolved, "already resolved")
+      );
     }
     fs::remove_dir_all(&dir).unwrap();
   }
@@ -644,9 +664,15 @@ mod tests {
   #[test]
   fn unknown_and_unsafe_ids_are_refused_before_touching_the_disk() {
     let (store, dir) = open_store();
-    assert_eq!(store.fulfill("job-nope", b"x").unwrap_err().code, Code::NoJob);
+    assert_eq!(
+      store.fulfill("job-nope", b"x").unwrap_err().code,
+      Code::NoJob
+    );
     assert_eq!(store.queue("job-nope", "1").unwrap_err().code, Code::NoJob);
-    assert_eq!(store.fulfill("../../etc", b"x").unwrap_err().code, Code::InvalidId);
+    assert_eq!(
+      store.fulfill("../../etc", b"x").unwrap_err().code,
+      Code::InvalidId
+    );
     fs::remove_dir_all(&dir).unwrap();
   }
 
@@ -669,9 +695,15 @@ mod tests {
     assert!(store.lost_claims().is_empty());
     fs::remove_dir_all(dir.join("jobs").join(&id)).unwrap();
     let lost = store.lost_claims();
-    assert_eq!((lost.len(), lost[0].claim, lost[0].loss.clone()), (1, job.claim, Loss::Removed));
+    assert_eq!(
+      (lost.len(), lost[0].claim, lost[0].loss.clone()),
+      (1, job.claim, Loss::Removed)
+    );
     assert!(store.lost_claims().is_empty());
-    assert_eq!(store.fulfill_claimed(job.claim, b"x").unwrap_err().code, Code::Compromised);
+    assert_eq!(
+      store.fulfill_claimed(job.claim, b"x").unwrap_err().code,
+      Code::Compromised
+    );
     fs::remove_dir_all(&dir).unwrap();
   }
 
@@ -698,7 +730,10 @@ mod tests {
     // 1.2.0 made no waiting/ marker here by hand, so only the state says a target waits.
     assert!(note.unwrap().is_none());
     let delivery = store.delivery(id).unwrap().unwrap();
-    assert_eq!((delivery.value, delivery.waiting), (b"v".to_vec(), r#"["t"]"#.to_owned()));
+    assert_eq!(
+      (delivery.value, delivery.waiting),
+      (b"v".to_vec(), r#"["t"]"#.to_owned())
+    );
     fs::remove_dir_all(&dir).unwrap();
   }
 }

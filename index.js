@@ -1,0 +1,221 @@
+'use strict'
+// fs-job-store 2: the public JobStore class. It keeps 1.2.0's API (callbacks, objects, error
+// messages) and adds Promises; the folder work is done by the native core.
+
+const fs = require('node:fs')
+const { fileURLToPath } = require('node:url')
+const { NativeStore } = require('./lib/native')
+const { settle, ignore } = require('./lib/callback')
+const { Job, Notification } = require('./lib/claims')
+const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
+
+const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000 }
+
+class JobStore {
+  /**
+   * @param {object} options
+   * @param {string|URL} options.dir the store's folder; created when missing, shareable by processes
+   * @param {Function} [options.respond] `(target, {id, value}, done)`, called for each waiting target
+   * @param {boolean} [options.durable=true] fsync before acknowledging
+   * @param {number} [options.lockCheckInterval=1000] ms between checks that held claims still hold
+   * @param {number} [options.lockWait=10000] ms a state update waits for a job's state lock
+   */
+  constructor(options) {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options)
+    let { dir, respond, fs: customFs } = options
+    if (dir instanceof URL) dir = fileURLToPath(dir)
+    if (typeof dir !== 'string') throw invalidArgType('options.dir', 'a string or file URL', dir)
+    if (dir === '' || dir.includes('\0')) throw invalidArgValue('options.dir', 'must be a folder path, not empty or with NUL bytes')
+    if (customFs !== undefined && customFs !== null && customFs !== fs) {
+      throw invalidArgValue('options.fs', "is not supported: the native store does its own file I/O. Remove the option (Node's own fs is the only one accepted)")
+    }
+    if (respond !== undefined && respond !== null && typeof respond !== 'function') {
+      throw invalidArgType('options.respond', 'a function (target, {id, value}, done)', respond)
+    }
+    const durable = option(options, 'durable', 'boolean')
+    const lockCheckInterval = option(options, 'lockCheckInterval', 'number')
+    const lockWait = option(options, 'lockWait', 'number')
+
+    // The native side reaches back only through a weak reference, so a store nobody uses can be
+    // collected even though its claim watcher holds this callback.
+    const self = new WeakRef(this)
+    try {
+      this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait }, (claim, message) => {
+        const store = self.deref()
+        if (store) store._lost(claim, message)
+      })
+    } catch (err) {
+      throw storeError(err.code, err.message, { path: dir })
+    }
+    this._respond = respond || null
+    /** Set to a function to hear `{ id, errors: [{ target, error }] }` when `respond` fails. */
+    this.onresponsefailure = null
+    this._claims = new Map()
+    this._flushes = new Map()
+  }
+
+  create(request, cb) {
+    return settle(cb, async () => ({ id: await this._native.create(toJson('request', request)) }))
+  }
+
+  queue(id, target, cb) {
+    return settle(cb, async () => {
+      checkId(id)
+      let fulfilled
+      try {
+        fulfilled = await this._native.queue(id, toJson('target', target))
+      } catch (err) {
+        // 1.2.0's message for a queue that failed on the filesystem; the cause says why.
+        if (err.errno === undefined) throw err
+        throw storeError(err.code, 'unable to queue wait', { cause: err, path: err.path })
+      }
+      if (fulfilled) await this._flush(id).catch(ignore)
+    })
+  }
+
+  unqueue(id, target, cb) {
+    return settle(cb, () => this._unqueueAll(id, [target]))
+  }
+
+  unqueueAll(id, targets, cb) {
+    return settle(cb, () => this._unqueueAll(id, targets))
+  }
+
+  flush(id, cb) {
+    return settle(cb, () => this._flush(checkId(id)))
+  }
+
+  fulfill(id, value, cb) {
+    return settle(cb, async () => {
+      const waiting = await this._native.fulfill(checkId(id), toBytes('value', value))
+      if (waiting) await this._flush(id).catch(ignore)
+    })
+  }
+
+  update(id, oldVersion, newRequest, cb) {
+    return settle(cb, async () => {
+      // A non-number can never equal the stored version: 1.2.0 compared with !==.
+      const version = typeof oldVersion === 'number' ? oldVersion : NaN
+      await this._native.update(checkId(id), version, toJson('newRequest', newRequest))
+    })
+  }
+
+  pullJob(cb) {
+    return settle(cb, async () => {
+      const found = await this._native.pullJob()
+      return found ? new Job(this, found) : undefined
+    })
+  }
+
+  /** 1.2.0's README name for `pullJob`. */
+  pullWork(cb) {
+    return this.pullJob(cb)
+  }
+
+  pullNotification(cb) {
+    return settle(cb, async () => {
+      const found = await this._native.pullNotification()
+      return found ? new Notification(this, found) : undefined
+    })
+  }
+
+  /** Stops this store's claim watcher; claims still held stay held until released. */
+  close(cb) {
+    return settle(cb, () => this._native.close())
+  }
+
+  async _unqueueAll(id, targets) {
+    checkId(id)
+    if (!Array.isArray(targets)) throw invalidArgType('targets', 'an array', targets)
+    await this._native.unqueueAll(id, toJson('targets', targets))
+  }
+
+  /** Delivers a fulfilled job's value to its waiting targets through `respond`. A call that
+   * arrives while a pass runs gets the next pass (targets queued meanwhile are not missed); calls
+   * arriving together share it. */
+  _flush(id) {
+    let slot = this._flushes.get(id)
+    if (!slot) {
+      slot = { tail: Promise.resolve(), next: null }
+      this._flushes.set(id, slot)
+    }
+    if (slot.next) return slot.next
+    const pass = slot.tail.then(() => {
+      if (slot.next === pass) slot.next = null
+      return this._deliver(id)
+    })
+    slot.next = pass
+    const tail = pass.then(ignore, ignore).then(() => {
+      if (slot.tail === tail) this._flushes.delete(id)
+    })
+    slot.tail = tail
+    return pass
+  }
+
+  async _deliver(id) {
+    const respond = this._respond
+    if (!respond) return
+    const delivery = await this._native.delivery(id)
+    if (!delivery) return
+    const targets = JSON.parse(delivery.waiting)
+    const outcomes = await Promise.all(targets.map((target) => respondTo(respond, target, { id, value: delivery.value })))
+    const delivered = targets.filter((_, i) => outcomes[i] === null)
+    if (delivered.length > 0) await this._native.unqueueAll(id, JSON.stringify(delivered))
+    const errors = []
+    outcomes.forEach((error, i) => error !== null && errors.push({ target: targets[i], error }))
+    if (errors.length > 0 && typeof this.onresponsefailure === 'function') this.onresponsefailure({ id, errors })
+  }
+
+  _release(claim) {
+    this._claims.delete(claim)
+    this._native.release(claim)
+  }
+
+  async _fulfillClaimed(claim, id, value) {
+    const waiting = await this._native.fulfillClaimed(claim, value)
+    if (waiting) await this._flush(id).catch(ignore)
+  }
+
+  async _done(claim, delivered) {
+    this._claims.delete(claim)
+    await this._native.done(claim, delivered)
+  }
+
+  /** Called from the native claim watcher: tell the holder, through whatever `oncompromised` it
+   * has assigned by now. */
+  _lost(claim, message) {
+    const holder = this._claims.get(claim)
+    if (!holder || typeof holder.oncompromised !== 'function') return
+    holder.oncompromised(storeError('ECOMPROMISED', message, { id: holder.id }))
+  }
+}
+
+function option(options, name, type) {
+  const value = options[name]
+  if (value === undefined || value === null) return DEFAULTS[name]
+  if (typeof value !== type || (type === 'number' && !(value > 0 && value < 2 ** 31))) {
+    throw invalidArgType(`options.${name}`, type === 'number' ? 'a positive number of milliseconds' : `a ${type}`, value)
+  }
+  return type === 'number' ? Math.ceil(value) : value
+}
+
+/** Calls `respond` once for a target; resolves `null` when it reported success, else the error. */
+function respondTo(respond, target, message) {
+  return new Promise((resolve) => {
+    let answered = false
+    const done = (err) => {
+      if (answered) return
+      answered = true
+      resolve(err ? (err instanceof Error ? err : Object.assign(new Error(String(err)), { cause: err })) : null)
+    }
+    try {
+      respond(target, message, done)
+    } catch (err) {
+      done(err || new Error('respond threw'))
+    }
+  })
+}
+
+module.exports = JobStore
+module.exports.JobStore = JobStore
+module.exports.default = JobStore

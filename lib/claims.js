@@ -1,0 +1,43 @@
+'use strict'
+// What a pull hands out: a Job to work on, or a Notification to deliver. Each holds a claim
+// (an OS lock on the job) until `release()` / `done()`.
+
+const { settle } = require('./callback')
+const { toBytes, invalidArgType, toJson } = require('./errors')
+
+class Job {
+  constructor(store, native) {
+    this.id = native.id
+    this.version = native.version
+    this.request = JSON.parse(native.request)
+    /** Assign a function to hear, with an `ECOMPROMISED` error, that this claim was lost. */
+    this.oncompromised = null
+    // Own properties, as in 1.2.0, so `const { release } = job` keeps working.
+    this.release = (cb) => settle(cb, () => store._release(native.claim))
+    this.fulfill = (value, cb) => settle(cb, () => store._fulfillClaimed(native.claim, this.id, toBytes('value', value)))
+    store._claims.set(native.claim, this)
+  }
+}
+
+class Notification {
+  constructor(store, native) {
+    this.id = native.id
+    this.value = native.value
+    this.waiting = JSON.parse(native.waiting)
+    /** Assign a function to hear, with an `ECOMPROMISED` error, that this claim was lost. */
+    this.oncompromised = null
+    // `err` is what the notifier met; like 1.2.0 the store does not act on it.
+    this.done = (err, delivered, cb) =>
+      settle(cb, () => {
+        if (delivered === undefined || delivered === null) delivered = []
+        if (!Array.isArray(delivered)) {
+          store._release(native.claim)
+          throw invalidArgType('delivered', 'an array of the targets that were notified', delivered)
+        }
+        return store._done(native.claim, toJson('delivered', delivered))
+      })
+    store._claims.set(native.claim, this)
+  }
+}
+
+module.exports = { Job, Notification }

@@ -1,0 +1,301 @@
+//! The napi binding: converts arguments, runs each core operation on tokio's blocking pool, and
+//! turns results and errors into JavaScript values. No store logic lives here.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::durable::Durability;
+use crate::error::StoreError;
+use crate::store::{Options, Store};
+
+/// Options of the native store; `index.js` validates them first.
+#[napi(object, object_to_js = false)]
+pub struct NativeOptions {
+  pub dir: String,
+  pub durable: bool,
+  /// How often held claims are checked for loss, in milliseconds.
+  pub lock_check_interval: u32,
+  /// How long a state update waits for the job's state lock, in milliseconds.
+  pub lock_wait: u32,
+}
+
+#[napi(object)]
+pub struct NativeJob {
+  pub claim: i64,
+  pub id: String,
+  pub version: f64,
+  /// JSON text.
+  pub request: String,
+}
+
+#[napi(object)]
+pub struct NativeNotification {
+  pub claim: i64,
+  pub id: String,
+  pub value: Buffer,
+  /// JSON array text.
+  pub waiting: String,
+}
+
+#[napi(object)]
+pub struct NativeDelivery {
+  pub value: Buffer,
+  /// JSON array text.
+  pub waiting: String,
+}
+
+/// Called on the JS thread when a claim is lost: `(claim, message)`.
+type LostCallback =
+  ThreadsafeFunction<(i64, String), (), FnArgs<(i64, String)>, Status, false, true>;
+
+#[napi]
+pub struct NativeStore {
+  core: Arc<Store>,
+  closed: Arc<AtomicBool>,
+}
+
+#[napi]
+impl NativeStore {
+  #[napi(constructor)]
+  pub fn new(
+    options: NativeOptions,
+    on_lost: Function<FnArgs<(i64, String)>, ()>,
+  ) -> std::result::Result<Self, Error<String>> {
+    let core = Store::open(
+      &PathBuf::from(&options.dir),
+      Options {
+        durability: if options.durable {
+          Durability::Durable
+        } else {
+          Durability::Relaxed
+        },
+        lock_wait: Duration::from_millis(options.lock_wait.into()),
+      },
+    )
+    .map_err(|e| Error::new(e.code.as_str().to_owned(), e.message))?;
+    let core = Arc::new(core);
+    let closed = Arc::new(AtomicBool::new(false));
+    // Weak: a store waiting to report a loss must never keep the process alive.
+    let on_lost: LostCallback = on_lost
+      .build_threadsafe_function::<(i64, String)>()
+      .weak::<true>()
+      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))
+      .map_err(|e| Error::new(e.status.as_ref().to_owned(), e.reason.clone()))?;
+    watch_claims(
+      Arc::downgrade(&core),
+      closed.clone(),
+      Duration::from_millis(options.lock_check_interval.max(1).into()),
+      on_lost,
+    );
+    Ok(NativeStore { core, closed })
+  }
+
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn create<'env>(&self, env: &'env Env, request: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(env, move || core.create(&request), |_, id| Ok(id))
+  }
+
+  /// Resolves whether the job is already fulfilled.
+  #[napi(ts_return_type = "Promise<boolean>")]
+  pub fn queue<'env>(&self, env: &'env Env, id: String, target: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(env, move || core.queue(&id, &target), |_, v| Ok(v))
+  }
+
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn unqueue_all<'env>(
+    &self,
+    env: &'env Env,
+    id: String,
+    targets: String,
+  ) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(env, move || core.unqueue_all(&id, &targets), |_, ()| Ok(()))
+  }
+
+  /// Resolves whether targets are waiting for the value.
+  #[napi(ts_return_type = "Promise<boolean>")]
+  pub fn fulfill<'env>(&self, env: &'env Env, id: String, value: Buffer) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    let value = value.to_vec();
+    run(env, move || core.fulfill(&id, &value), |_, v| Ok(v))
+  }
+
+  #[napi(ts_return_type = "Promise<boolean>")]
+  pub fn fulfill_claimed<'env>(
+    &self,
+    env: &'env Env,
+    claim: i64,
+    value: Buffer,
+  ) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    let value = value.to_vec();
+    run(
+      env,
+      move || core.fulfill_claimed(claim as u64, &value),
+      |_, v| Ok(v),
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn update<'env>(
+    &self,
+    env: &'env Env,
+    id: String,
+    old_version: f64,
+    request: String,
+  ) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.update(&id, old_version, &request),
+      |_, ()| Ok(()),
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
+  pub fn delivery<'env>(&self, env: &'env Env, id: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.delivery(&id),
+      |_, found| {
+        Ok(found.map(|d| NativeDelivery {
+          value: d.value.into(),
+          waiting: d.waiting,
+        }))
+      },
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<NativeJob | null>")]
+  pub fn pull_job<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.pull_job(),
+      |_, found| {
+        Ok(found.map(|job| NativeJob {
+          claim: job.claim as i64,
+          id: job.id,
+          version: job.version as f64,
+          request: job.request,
+        }))
+      },
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<NativeNotification | null>")]
+  pub fn pull_notification<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.pull_notification(),
+      |_, found| {
+        Ok(found.map(|n| NativeNotification {
+          claim: n.claim as i64,
+          id: n.id,
+          value: n.value.into(),
+          waiting: n.waiting,
+        }))
+      },
+    )
+  }
+
+  /// Unqueues the delivered targets (JSON array text) and releases the notification claim.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn done<'env>(&self, env: &'env Env, claim: i64, delivered: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.done(claim as u64, &delivered),
+      |_, ()| Ok(()),
+    )
+  }
+
+  /// Releases a claim at once; dropping a lock is a single non-blocking system call.
+  #[napi]
+  pub fn release(&self, claim: i64) {
+    self.core.release(claim as u64);
+  }
+
+  /// Stops the claim watcher. Claims still held stay held until released or the process exits.
+  #[napi]
+  pub fn close(&self) {
+    self.closed.store(true, Ordering::Relaxed);
+  }
+}
+
+/// Runs `work` on tokio's blocking pool and settles the returned promise on the JS thread with
+/// `convert`'s value, or with a JS error carrying the store error's `code`.
+fn run<'env, T, V, W, C>(env: &'env Env, work: W, convert: C) -> Result<Object<'env>>
+where
+  T: Send + 'static,
+  V: ToNapiValue + 'static,
+  W: FnOnce() -> crate::error::Result<T> + Send + 'static,
+  C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
+{
+  let (deferred, promise) = env.create_deferred()?;
+  napi::bindgen_prelude::spawn_blocking(move || {
+    let outcome = work();
+    deferred.resolve(move |env| match outcome {
+      Ok(value) => convert(&env, value),
+      Err(e) => Err(js_error(&env, e)),
+    });
+  });
+  Ok(promise)
+}
+
+/// A JS `Error` with `code`, and `path` / `errno` when the failure concerns a file.
+fn js_error(env: &Env, e: StoreError) -> Error {
+  let build = || -> Result<Error> {
+    let unknown = JsError::from(Error::new(e.code.as_str(), e.message.clone())).into_unknown(*env);
+    let mut object = unknown.coerce_to_object()?;
+    if let Some(path) = &e.path {
+      object.set_named_property("path", path.to_string_lossy().as_ref())?;
+    }
+    if let Some(errno) = e.errno {
+      object.set_named_property("errno", -errno)?;
+    }
+    Ok(Error::from(object.to_unknown()))
+  };
+  build().unwrap_or_else(|err| err)
+}
+
+/// Checks the held claims every `interval` on a thread of its own, so a busy event loop cannot
+/// delay the check, and reports each loss once through `on_lost`. Ends when the store is closed
+/// or garbage-collected.
+fn watch_claims(
+  core: Weak<Store>,
+  closed: Arc<AtomicBool>,
+  interval: Duration,
+  on_lost: LostCallback,
+) {
+  std::thread::Builder::new()
+    .name("fs-job-store-claims".into())
+    .spawn(move || loop {
+      std::thread::sleep(interval);
+      if closed.load(Ordering::Relaxed) {
+        return;
+      }
+      let Some(core) = core.upgrade() else { return };
+      for lost in core.lost_claims() {
+        let message = format!(
+          "lost the claim on job '{}': {}; stop working on it, another worker may have it",
+          lost.id, lost.loss
+        );
+        on_lost.call(
+          (lost.claim as i64, message),
+          ThreadsafeFunctionCallMode::NonBlocking,
+        );
+      }
+    })
+    .expect("spawn the claim watcher thread");
+}
