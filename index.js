@@ -47,6 +47,7 @@ class JobStore {
     } catch (err) {
       throw storeError(err.code, err.message, { path: dir })
     }
+    this._dir = dir
     this._respond = respond || null
     /** Set to a function to hear `{ id, errors: [{ target, error }] }` when `respond` fails. */
     this.onresponsefailure = null

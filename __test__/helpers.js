@@ -1,0 +1,48 @@
+'use strict'
+// Shared test fixtures: fresh store folders, and child processes run with a time limit.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+const ROOT = path.join(__dirname, '..')
+
+/** A new empty folder, removed when the test process exits. */
+function tempDir(prefix = 'fjs-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * Runs `node -e script` with `args`, resolving `{ code, signal, stdout, stderr }`; kills it and
+ * rejects after `timeoutMs`, so a process that does not exit by itself fails the test.
+ */
+function runNode(script, args = [], { timeoutMs = 30000, env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, child })
+    })
+    child.on('error', reject)
+  })
+}
+
+/** Resolves after `ms`. */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+module.exports = { ROOT, tempDir, runNode, sleep }

@@ -1,0 +1,66 @@
+'use strict'
+// Several real processes on one folder: each job is worked by one worker at a time and
+// fulfilled exactly once.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const JobStore = require('..')
+const { tempDir } = require('./helpers')
+
+const WORKER = path.join(__dirname, 'fixtures', 'worker.js')
+
+function startWorker(dir, name) {
+  const child = spawn(process.execPath, [WORKER, dir, name, '500'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`worker ${name} did not exit by itself`))
+    }, 60000)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code !== 0) return reject(new Error(`worker ${name} exited with ${code}`))
+      resolve(out.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)))
+    })
+  })
+}
+
+test('4 worker processes on 300 jobs: each job worked once, never by two at a time', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir, durable: false })
+  const ids = []
+  for (let n = 0; n < 300; n++) ids.push((await store.create({ n })).id)
+
+  const records = (await Promise.all(['w1', 'w2', 'w3', 'w4'].map((name) => startWorker(dir, name)))).flat()
+
+  assert.equal(records.length, 300, 'every job was worked exactly once')
+  assert.deepEqual(records.map((r) => r.id).sort(), [...ids].sort())
+  const workers = new Set(records.map((r) => r.worker))
+  assert.ok(workers.size >= 2, `the work was shared (workers: ${[...workers]})`)
+  for (const id of ids) {
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', id, 'state.json')))
+    assert.equal(state.state, 2)
+    const value = fs.readFileSync(path.join(dir, 'jobs', id, 'value'), 'utf8')
+    const record = records.find((r) => r.id === id)
+    assert.equal(value, `${record.worker}:${record.n}`, 'the value is the one its only worker wrote')
+  }
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'pending')), [], 'nothing left pending')
+})
+
+test('two stores on one folder in one process never hand out the same job', async () => {
+  const dir = tempDir()
+  const a = new JobStore({ dir })
+  const b = new JobStore({ dir: path.join(dir, '.', '') })
+  const ids = []
+  for (let n = 0; n < 20; n++) ids.push((await a.create({ n })).id)
+  const pulls = []
+  for (let i = 0; i < 15; i++) pulls.push(a.pullJob(), b.pullJob())
+  const jobs = (await Promise.all(pulls)).filter(Boolean)
+  assert.equal(jobs.length, 20)
+  assert.deepEqual(jobs.map((j) => j.id).sort(), [...ids].sort())
+  await Promise.all(jobs.map((j) => j.release()))
+})
