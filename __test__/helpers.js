@@ -19,9 +19,18 @@ function tempDir(prefix = 'fjs-') {
  * Runs `node -e script` with `args`, resolving `{ code, signal, stdout, stderr }`; kills it and
  * rejects after `timeoutMs`, so a process that does not exit by itself fails the test.
  */
-function runNode(script, args = [], { timeoutMs = 30000, env } = {}) {
+function runNode(script, args = [], options = {}) {
+  return run(['-e', script, ...args], options)
+}
+
+/** Like `runNode`, for a script file. */
+function runFile(file, args = [], options = {}) {
+  return run([file, ...args], options)
+}
+
+function run(argv, { timeoutMs = 30000, env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, ...args], {
+    const child = spawn(process.execPath, argv, {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,4 +54,4 @@ function runNode(script, args = [], { timeoutMs = 30000, env } = {}) {
 /** Resolves after `ms`. */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-module.exports = { ROOT, tempDir, runNode, sleep }
+module.exports = { ROOT, tempDir, runNode, runFile, sleep }
