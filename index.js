@@ -53,6 +53,8 @@ class JobStore {
     this.onresponsefailure = null
     this._claims = new Map()
     this._flushes = new Map()
+    this._waits = 0
+    this._closed = false
   }
 
   create(request, cb) {
@@ -101,28 +103,132 @@ class JobStore {
     })
   }
 
-  pullJob(cb) {
+  /**
+   * Claims the oldest pending job nobody holds; `undefined` when there is none. With
+   * `{ waitMs }` it waits that long for one to arrive (woken by filesystem events, not polling);
+   * `{ signal }` ends the wait early.
+   */
+  pullJob(options, cb) {
+    if (typeof options === 'function') [options, cb] = [undefined, options]
     return settle(cb, async () => {
-      const found = await this._native.pullJob()
+      const found = await this._pull('pullJob', 'pullJobWait', pullOptions(options))
       return found ? new Job(this, found) : undefined
     })
   }
 
   /** 1.2.0's README name for `pullJob`. */
-  pullWork(cb) {
-    return this.pullJob(cb)
+  pullWork(options, cb) {
+    return this.pullJob(options, cb)
   }
 
-  pullNotification(cb) {
+  /** Claims a fulfilled job with waiting targets; `undefined` when there is none. Takes the same
+   * `{ waitMs, signal }` options as `pullJob`. */
+  pullNotification(options, cb) {
+    if (typeof options === 'function') [options, cb] = [undefined, options]
     return settle(cb, async () => {
-      const found = await this._native.pullNotification()
+      const found = await this._pull('pullNotification', 'pullNotificationWait', pullOptions(options))
       return found ? new Notification(this, found) : undefined
     })
   }
 
-  /** Stops this store's claim watcher; claims still held stay held until released. */
+  /** Yields jobs as they come, until `signal` aborts or the store is closed. */
+  async *jobs({ signal } = {}) {
+    while (!this._closed && !(signal && signal.aborted)) {
+      const job = await this.pullJob({ waitMs: 60000, signal })
+      if (job) yield job
+    }
+  }
+
+  /** Yields notifications as they come, until `signal` aborts or the store is closed. */
+  async *notifications({ signal } = {}) {
+    while (!this._closed && !(signal && signal.aborted)) {
+      const notification = await this.pullNotification({ waitMs: 60000, signal })
+      if (notification) yield notification
+    }
+  }
+
+  /** Counts: `{ pending, claimed, fulfilled, waiting, oldestPendingAgeMs }`. */
+  stats(cb) {
+    return settle(cb, async () => {
+      const { pending, claimed, fulfilled, waiting, oldestPendingAgeMs } = await this._native.stats()
+      return { pending, claimed, fulfilled, waiting, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
+    })
+  }
+
+  /** One job's record: `{ id, state, version, request, waiting, createdAt, fulfilledAt? }`. */
+  get(id, cb) {
+    return settle(cb, async () => {
+      const info = await this._native.get(checkId(id))
+      const job = {
+        id: info.id,
+        state: info.fulfilled ? 'fulfilled' : 'pending',
+        version: info.version,
+        request: JSON.parse(info.request),
+        waiting: JSON.parse(info.waiting),
+        createdAt: new Date(info.createdAt),
+      }
+      if (info.fulfilledAt != null) job.fulfilledAt = new Date(info.fulfilledAt)
+      return job
+    })
+  }
+
+  /** A job's value as a Buffer; `undefined` while it is pending. */
+  value(id, cb) {
+    return settle(cb, async () => (await this._native.value(checkId(id))) || undefined)
+  }
+
+  /** Ids, oldest first: `{ state: 'pending' | 'fulfilled' | 'waiting' }` narrows the list. */
+  list(options, cb) {
+    if (typeof options === 'function') [options, cb] = [undefined, options]
+    return settle(cb, () => {
+      const state = options && options.state !== undefined ? options.state : 'all'
+      if (!['all', 'pending', 'fulfilled', 'waiting'].includes(state)) {
+        throw invalidArgValue('options.state', `must be 'pending', 'fulfilled' or 'waiting'. Received ${String(state)}`)
+      }
+      return this._native.list(state)
+    })
+  }
+
+  /** Deletes a fulfilled job with no waiting targets; `{ force: true }` deletes any job nobody
+   * holds. Fails `EPENDING`, `EWAITING` or `ECLAIMED` otherwise. */
+  remove(id, options, cb) {
+    if (typeof options === 'function') [options, cb] = [undefined, options]
+    return settle(cb, () => this._native.remove(checkId(id), Boolean(options && options.force)))
+  }
+
+  /** Removes fulfilled jobs with no waiting targets fulfilled at least `olderThanMs` ago;
+   * resolves how many. */
+  prune(options, cb) {
+    if (typeof options === 'function') [options, cb] = [undefined, options]
+    return settle(cb, () => {
+      const olderThanMs = options && options.olderThanMs
+      if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) {
+        throw invalidArgType('options.olderThanMs', 'a number of milliseconds (0 or more)', olderThanMs)
+      }
+      return this._native.prune(olderThanMs)
+    })
+  }
+
+  /** Ends waiting pulls and stops this store's watchers. Claims still held stay held until
+   * released (or the process exits). */
   close(cb) {
-    return settle(cb, () => this._native.close())
+    return settle(cb, () => {
+      this._closed = true
+      this._native.close()
+    })
+  }
+
+  async _pull(now, wait, { waitMs, signal }) {
+    if (waitMs === 0 || this._closed) return this._native[now]()
+    if (signal && signal.aborted) return null
+    const token = ++this._waits
+    const cancel = () => this._native.cancelWait(token)
+    if (signal) signal.addEventListener('abort', cancel, { once: true })
+    try {
+      return await this._native[wait](waitMs, token)
+    } finally {
+      if (signal) signal.removeEventListener('abort', cancel)
+    }
   }
 
   async _unqueueAll(id, targets) {
@@ -189,6 +295,15 @@ class JobStore {
     if (!holder || typeof holder.oncompromised !== 'function') return
     holder.oncompromised(storeError('ECOMPROMISED', message, { id: holder.id }))
   }
+}
+
+function pullOptions(options) {
+  if (options === undefined || options === null) return { waitMs: 0, signal: null }
+  if (typeof options !== 'object') throw invalidArgType('options', 'an object such as { waitMs }', options)
+  const { waitMs = 0, signal = null } = options
+  if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw invalidArgType('options.waitMs', 'a number of milliseconds (0 or more)', waitMs)
+  if (signal !== null && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)
+  return { waitMs: Math.min(waitMs, 2 ** 31 - 1), signal }
 }
 
 function option(options, name, type) {

@@ -12,7 +12,8 @@ use napi_derive::napi;
 
 use crate::durable::Durability;
 use crate::error::StoreError;
-use crate::store::{Options, Store};
+use crate::inspect::Listing;
+use crate::store::{Options, PulledJob, PulledNotification, Store};
 
 /// Options of the native store; `index.js` validates them first.
 #[napi(object, object_to_js = false)]
@@ -41,6 +42,28 @@ pub struct NativeNotification {
   pub value: Buffer,
   /// JSON array text.
   pub waiting: String,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+  pub pending: f64,
+  pub claimed: f64,
+  pub fulfilled: f64,
+  pub waiting: f64,
+  pub oldest_pending_age_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeJobInfo {
+  pub id: String,
+  pub fulfilled: bool,
+  pub version: f64,
+  /// JSON text.
+  pub request: String,
+  /// JSON array text.
+  pub waiting: String,
+  pub created_at: f64,
+  pub fulfilled_at: Option<f64>,
 }
 
 #[napi(object)]
@@ -220,16 +243,144 @@ impl NativeStore {
     )
   }
 
+  /// Like `pullJob`, waiting up to `waitMs` for a job; `token` names the wait for `cancelWait`.
+  #[napi(ts_return_type = "Promise<NativeJob | null>")]
+  pub fn pull_job_wait<'env>(
+    &self,
+    env: &'env Env,
+    wait_ms: f64,
+    token: i64,
+  ) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    let wait = Duration::from_secs_f64(wait_ms.max(0.0) / 1000.0);
+    run(
+      env,
+      move || core.pull_job_wait(wait, token as u64),
+      |_, found| Ok(found.ok().map(native_job)),
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<NativeNotification | null>")]
+  pub fn pull_notification_wait<'env>(
+    &self,
+    env: &'env Env,
+    wait_ms: f64,
+    token: i64,
+  ) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    let wait = Duration::from_secs_f64(wait_ms.max(0.0) / 1000.0);
+    run(
+      env,
+      move || core.pull_notification_wait(wait, token as u64),
+      |_, found| Ok(found.ok().map(native_notification)),
+    )
+  }
+
+  #[napi]
+  pub fn cancel_wait(&self, token: i64) {
+    self.core.cancel_wait(token as u64);
+  }
+
+  #[napi(ts_return_type = "Promise<NativeStats>")]
+  pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.stats(),
+      |_, s| {
+        Ok(NativeStats {
+          pending: s.pending as f64,
+          claimed: s.claimed as f64,
+          fulfilled: s.fulfilled as f64,
+          waiting: s.waiting as f64,
+          oldest_pending_age_ms: s.oldest_pending_age_ms,
+        })
+      },
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<NativeJobInfo>")]
+  pub fn get<'env>(&self, env: &'env Env, id: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.get(&id),
+      |_, info| {
+        Ok(NativeJobInfo {
+          id: info.id,
+          fulfilled: info.fulfilled,
+          version: info.version as f64,
+          request: info.request,
+          waiting: info.waiting,
+          created_at: info.created_at_ms,
+          fulfilled_at: info.fulfilled_at_ms,
+        })
+      },
+    )
+  }
+
+  #[napi(ts_return_type = "Promise<Buffer | null>")]
+  pub fn value<'env>(&self, env: &'env Env, id: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(env, move || core.value(&id), |_, v| Ok(v.map(Buffer::from)))
+  }
+
+  /// Ids, oldest first: `which` is "all", "pending", "fulfilled" or "waiting".
+  #[napi(ts_return_type = "Promise<string[]>")]
+  pub fn list<'env>(&self, env: &'env Env, which: String) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    let which = match which.as_str() {
+      "pending" => Listing::Pending,
+      "fulfilled" => Listing::Fulfilled,
+      "waiting" => Listing::Waiting,
+      _ => Listing::All,
+    };
+    run(env, move || core.list(which), |_, ids| Ok(ids))
+  }
+
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn remove<'env>(&self, env: &'env Env, id: String, force: bool) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(env, move || core.remove(&id, force), |_, ()| Ok(()))
+  }
+
+  /// Resolves how many jobs were removed.
+  #[napi(ts_return_type = "Promise<number>")]
+  pub fn prune<'env>(&self, env: &'env Env, older_than_ms: f64) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(env, move || core.prune(older_than_ms), |_, n| Ok(n as f64))
+  }
+
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.
   #[napi]
   pub fn release(&self, claim: i64) {
     self.core.release(claim as u64);
   }
 
-  /// Stops the claim watcher. Claims still held stay held until released or the process exits.
+  /// Ends waiting pulls and stops the watchers. Claims still held stay held until released or
+  /// the process exits.
   #[napi]
   pub fn close(&self) {
     self.closed.store(true, Ordering::Relaxed);
+    self.core.close();
+  }
+}
+
+fn native_job(job: PulledJob) -> NativeJob {
+  NativeJob {
+    claim: job.claim as i64,
+    id: job.id,
+    version: job.version as f64,
+    request: job.request,
+  }
+}
+
+fn native_notification(n: PulledNotification) -> NativeNotification {
+  NativeNotification {
+    claim: n.claim as i64,
+    id: n.id,
+    value: n.value.into(),
+    waiting: n.waiting,
   }
 }
 

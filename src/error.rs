@@ -25,6 +25,12 @@ pub enum Code {
   Corrupt,
   /// The store was closed.
   Closed,
+  /// `remove` of a job that is still pending.
+  Pending,
+  /// `remove` of a job that has targets waiting.
+  Waiting,
+  /// `remove` of a job that a worker or notifier holds.
+  Claimed,
   /// An operating-system error, by its errno name.
   Os(&'static str),
 }
@@ -41,6 +47,9 @@ impl Code {
       Code::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
       Code::Corrupt => "ECORRUPT",
       Code::Closed => "ECLOSED",
+      Code::Pending => "EPENDING",
+      Code::Waiting => "EWAITING",
+      Code::Claimed => "ECLAIMED",
       Code::Os(name) => name,
     }
   }

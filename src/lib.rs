@@ -5,7 +5,10 @@
 pub mod binding;
 pub mod durable;
 pub mod error;
+pub mod inspect;
 pub mod layout;
 pub mod lock;
+pub mod retention;
 pub mod state;
 pub mod store;
+pub mod wake;

@@ -211,6 +211,70 @@ impl Identity {
   }
 }
 
+/// Which lock files someone holds right now, in any process, seen without taking any lock (so a
+/// look never makes a pull skip a job). On Linux this reads `/proc/locks` once; elsewhere each
+/// file is probed with a shared lock, released at once.
+pub struct HeldLocks {
+  #[cfg(target_os = "linux")]
+  held: Option<HashSet<(u64, u64, u64)>>,
+}
+
+impl HeldLocks {
+  pub fn snapshot() -> HeldLocks {
+    HeldLocks {
+      #[cfg(target_os = "linux")]
+      held: fs::read_to_string("/proc/locks")
+        .ok()
+        .map(|text| parse_proc_locks(&text)),
+    }
+  }
+
+  /// Whether the lock file at `path` is held. A missing file is not held.
+  pub fn is_held(&self, path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    if let Some(held) = &self.held {
+      use std::os::unix::fs::MetadataExt;
+      return match fs::metadata(path) {
+        Ok(meta) => {
+          let dev = meta.dev();
+          let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+          let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+          held.contains(&(major, minor, meta.ino()))
+        }
+        Err(_) => false,
+      };
+    }
+    match File::open(path) {
+      Ok(file) => match FileExt::try_lock_shared(&file) {
+        Ok(()) => {
+          let _ = FileExt::unlock(&file);
+          false
+        }
+        Err(_) => true,
+      },
+      Err(_) => false,
+    }
+  }
+}
+
+/// `/proc/locks` lines look like `1: FLOCK  ADVISORY  WRITE 4242 08:01:123456 0 EOF`; lines of
+/// waiters have a `->` after the number. Returns the (major, minor, inode) of each held lock.
+#[cfg(target_os = "linux")]
+fn parse_proc_locks(text: &str) -> HashSet<(u64, u64, u64)> {
+  text
+    .lines()
+    .filter(|line| !line.contains("->"))
+    .filter_map(|line| {
+      let file = line.split_whitespace().nth(5)?;
+      let mut parts = file.split(':');
+      let major = u64::from_str_radix(parts.next()?, 16).ok()?;
+      let minor = u64::from_str_radix(parts.next()?, 16).ok()?;
+      let inode = parts.next()?.parse().ok()?;
+      Some((major, minor, inode))
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -219,6 +283,20 @@ mod tests {
     let dir = std::env::temp_dir().join(format!("lock-test-{}", crate::layout::new_id()));
     fs::create_dir_all(&dir).unwrap();
     dir
+  }
+
+  #[test]
+  fn held_locks_are_seen_without_taking_them() {
+    let dir = scratch();
+    let path = dir.join("work.lock");
+    let Claim::Acquired(lock) = FileLock::try_claim(&path).unwrap() else {
+      panic!()
+    };
+    assert!(HeldLocks::snapshot().is_held(&path));
+    drop(lock);
+    assert!(!HeldLocks::snapshot().is_held(&path));
+    assert!(!HeldLocks::snapshot().is_held(&dir.join("missing.lock")));
+    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]

@@ -10,7 +10,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,6 +20,7 @@ use crate::error::{Code, Result, StoreError};
 use crate::layout::{self, Layout, LockKind};
 use crate::lock::{Claim, FileLock, Loss};
 use crate::state::{JobState, FULFILLED, PENDING};
+use crate::wake::{Ended, Wake};
 
 /// How a store behaves; see the README for each option.
 #[derive(Debug, Clone)]
@@ -74,8 +75,8 @@ pub struct LostClaim {
 }
 
 #[derive(Debug)]
-struct HeldClaim {
-  id: String,
+pub(crate) struct HeldClaim {
+  pub(crate) id: String,
   lock: FileLock,
   loss_reported: bool,
 }
@@ -115,15 +116,16 @@ impl Cursor {
 /// One store folder, shared safely by threads of this process and by other processes.
 #[derive(Debug)]
 pub struct Store {
-  layout: Layout,
-  options: Options,
-  jobs_sync: DirSync,
-  pending_sync: DirSync,
-  waiting_sync: DirSync,
+  pub(crate) layout: Layout,
+  pub(crate) options: Options,
+  pub(crate) jobs_sync: DirSync,
+  pub(crate) pending_sync: DirSync,
+  pub(crate) waiting_sync: DirSync,
   pending: Mutex<Cursor>,
   waiting: Mutex<Cursor>,
-  claims: Mutex<HashMap<u64, HeldClaim>>,
+  pub(crate) claims: Mutex<HashMap<u64, HeldClaim>>,
   next_claim: AtomicU64,
+  pub(crate) wake: Arc<Wake>,
 }
 
 impl Store {
@@ -139,6 +141,7 @@ impl Store {
       waiting: Mutex::default(),
       claims: Mutex::default(),
       next_claim: AtomicU64::new(1),
+      wake: Arc::default(),
     })
   }
 
@@ -146,7 +149,7 @@ impl Store {
     &self.layout
   }
 
-  fn durability(&self) -> Durability {
+  pub(crate) fn durability(&self) -> Durability {
     self.options.durability
   }
 
@@ -155,37 +158,41 @@ impl Store {
     let state = JobState::new(request).map_err(|e| invalid_json("request", e))?;
     let id = layout::new_id();
     let job_dir = self.layout.job_dir(&id);
+    let link = self.layout.pending_link(&id);
+    // The marker first, as 1.2.0 does: until the job folder appears it points nowhere, which
+    // pulls skip, so a crash leaves at worst a dangling link, never an unmarked job.
+    self.make_link(&link, &id)?;
     // The job folder is filled under a temporary name and renamed into place whole.
     let tmp = self.layout.temp_path();
-    fs::create_dir(&tmp).map_err(|e| StoreError::io(&e, "create a temporary folder", &tmp))?;
-    let filled = durable::write_new_file(
-      &tmp.join(layout::STATE_FILE),
-      state.to_json().as_bytes(),
-      self.durability(),
-    )
-    .and_then(|()| durable::sync_dir(&tmp, self.durability()))
-    .and_then(|()| {
-      fs::rename(&tmp, &job_dir).map_err(|e| StoreError::io(&e, "rename into place", &job_dir))
-    });
-    if let Err(e) = filled {
-      let _ = fs::remove_dir_all(&tmp);
-      return Err(e);
-    }
-    let published = self
-      .jobs_sync
-      .sync(self.layout.jobs_dir(), self.durability())
-      .and_then(|()| self.make_link(&self.layout.pending_link(&id), &id))
+    let made = fs::create_dir(&tmp)
+      .map_err(|e| StoreError::io(&e, "create a temporary folder", &tmp))
       .and_then(|()| {
-        self
-          .pending_sync
-          .sync(self.layout.pending_dir(), self.durability())
+        durable::write_new_file(
+          &tmp.join(layout::STATE_FILE),
+          state.to_json().as_bytes(),
+          self.durability(),
+        )
+      })
+      .and_then(|()| durable::sync_dir(&tmp, self.durability()))
+      .and_then(|()| {
+        fs::rename(&tmp, &job_dir).map_err(|e| StoreError::io(&e, "rename into place", &job_dir))
       });
+    let published = made.and_then(|()| {
+      self
+        .pending_sync
+        .sync(self.layout.pending_dir(), self.durability())?;
+      self
+        .jobs_sync
+        .sync(self.layout.jobs_dir(), self.durability())
+    });
     if let Err(e) = published {
       // Not acknowledged: take it back whole, so no half-made job is left to be found.
-      let _ = fs::remove_file(self.layout.pending_link(&id));
+      let _ = fs::remove_dir_all(&tmp);
       let _ = fs::remove_dir_all(&job_dir);
+      let _ = fs::remove_file(&link);
       return Err(e);
     }
+    self.wake.bump();
     Ok(id)
   }
 
@@ -211,6 +218,7 @@ impl Store {
         .waiting_sync
         .sync(self.layout.waiting_dir(), self.durability())?;
     }
+    self.wake.bump();
     Ok(state.state == FULFILLED)
   }
 
@@ -258,6 +266,7 @@ impl Store {
     self
       .pending_sync
       .sync(self.layout.pending_dir(), self.durability())?;
+    self.wake.bump();
     Ok(!state.waiting.is_empty())
   }
 
@@ -315,9 +324,50 @@ impl Store {
     })
   }
 
+  /// Like [`Store::pull_job`], but waits up to `wait` for a job to become available, woken by
+  /// filesystem events. `token` names the wait for [`Store::cancel_wait`]. `Err(Ended)` says
+  /// why no job came.
+  pub fn pull_job_wait(
+    &self,
+    wait: Duration,
+    token: u64,
+  ) -> Result<std::result::Result<PulledJob, Ended>> {
+    self.watch();
+    self.wake.wait_for(wait, token, || self.pull_job())
+  }
+
+  /// Like [`Store::pull_notification`], waiting up to `wait`.
+  pub fn pull_notification_wait(
+    &self,
+    wait: Duration,
+    token: u64,
+  ) -> Result<std::result::Result<PulledNotification, Ended>> {
+    self.watch();
+    self.wake.wait_for(wait, token, || self.pull_notification())
+  }
+
+  /// Ends the wait named `token` early; it resolves with nothing.
+  pub fn cancel_wait(&self, token: u64) {
+    self.wake.cancel(token);
+  }
+
+  /// Ends every wait and stops watching the folder. Claims stay held until released.
+  pub fn close(&self) {
+    self.wake.close();
+  }
+
+  fn watch(&self) {
+    self
+      .wake
+      .watch(&[self.layout.pending_dir(), self.layout.waiting_dir()]);
+  }
+
   /// Releases a claim. Releasing twice, or after a loss, is harmless.
   pub fn release(&self, claim: u64) {
-    self.claims.lock().unwrap().remove(&claim);
+    if self.claims.lock().unwrap().remove(&claim).is_some() {
+      // The job may be free again for a waiter of this process.
+      self.wake.bump();
+    }
   }
 
   /// Ends a notification claim: unqueues the `delivered` targets (a JSON array text) while the
@@ -467,7 +517,7 @@ impl Store {
     claim
   }
 
-  fn lock_state(&self, id: &str) -> Result<FileLock> {
+  pub(crate) fn lock_state(&self, id: &str) -> Result<FileLock> {
     FileLock::lock_bounded(
       &self.layout.lock_file(id, LockKind::State),
       self.options.lock_wait,
@@ -481,7 +531,7 @@ impl Store {
     })
   }
 
-  fn read_state(&self, id: &str) -> Result<JobState> {
+  pub(crate) fn read_state(&self, id: &str) -> Result<JobState> {
     let path = self.layout.state_file(id);
     let bytes = match fs::read(&path) {
       Ok(bytes) => bytes,
@@ -497,7 +547,7 @@ impl Store {
     JobState::parse(&bytes).map_err(|why| StoreError::corrupt(&path, why))
   }
 
-  fn read_value(&self, id: &str) -> Result<Vec<u8>> {
+  pub(crate) fn read_value(&self, id: &str) -> Result<Vec<u8>> {
     let path = self.layout.value_file(id);
     fs::read(&path).map_err(|e| {
       if e.kind() == io::ErrorKind::NotFound {
@@ -508,7 +558,7 @@ impl Store {
     })
   }
 
-  fn write_state(&self, id: &str, state: &JobState) -> Result<()> {
+  pub(crate) fn write_state(&self, id: &str, state: &JobState) -> Result<()> {
     durable::replace_file(
       &self.layout.temp_path(),
       &self.layout.state_file(id),
@@ -518,7 +568,7 @@ impl Store {
     durable::sync_dir(&self.layout.job_dir(id), self.durability())
   }
 
-  fn make_link(&self, link: &Path, id: &str) -> Result<()> {
+  pub(crate) fn make_link(&self, link: &Path, id: &str) -> Result<()> {
     match symlink(&Layout::link_target(id), link) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -526,7 +576,7 @@ impl Store {
     }
   }
 
-  fn remove_link(&self, link: &Path) -> Result<()> {
+  pub(crate) fn remove_link(&self, link: &Path) -> Result<()> {
     match fs::remove_file(link) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

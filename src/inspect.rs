@@ -1,0 +1,155 @@
+//! Looking at a store without changing it or taking any lock: counts, one job's record, listings.
+
+use std::fs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::Result;
+use crate::layout::{self, Layout, LockKind};
+use crate::lock::HeldLocks;
+use crate::state::FULFILLED;
+use crate::store::Store;
+
+/// Counts over the whole store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+  /// Jobs that need work.
+  pub pending: u64,
+  /// Pending jobs a worker (any process) holds right now.
+  pub claimed: u64,
+  /// Jobs that have a value.
+  pub fulfilled: u64,
+  /// Jobs with targets waiting to be told their value.
+  pub waiting: u64,
+  /// Age of the oldest pending job, if any.
+  pub oldest_pending_age_ms: Option<f64>,
+}
+
+/// One job's record.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+  pub id: String,
+  pub fulfilled: bool,
+  pub version: u64,
+  /// JSON text.
+  pub request: String,
+  /// JSON array text.
+  pub waiting: String,
+  pub created_at_ms: f64,
+  pub fulfilled_at_ms: Option<f64>,
+}
+
+/// Which ids [`Store::list`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+  All,
+  Pending,
+  Fulfilled,
+  Waiting,
+}
+
+impl Store {
+  /// Counts from two or three folder listings, without reading any job's record, so it stays
+  /// cheap on large stores. A job counts as fulfilled when it exists and is not pending.
+  pub fn stats(&self) -> Result<Stats> {
+    let jobs = Layout::list_ids(self.layout.jobs_dir())?;
+    let pending = intersect(&Layout::list_ids(self.layout.pending_dir())?, &jobs);
+    let waiting = intersect(&Layout::list_ids(self.layout.waiting_dir())?, &jobs);
+    let held = HeldLocks::snapshot();
+    let claimed = pending
+      .iter()
+      .filter(|id| held.is_held(&self.layout.lock_file(id, LockKind::Work)))
+      .count();
+    let now = now_ms();
+    let oldest_pending_age_ms = pending
+      .iter()
+      .map(|id| created_at_ms(&self.layout, id))
+      .reduce(f64::min)
+      .map(|created| (now - created).max(0.0));
+    Ok(Stats {
+      pending: pending.len() as u64,
+      claimed: claimed as u64,
+      fulfilled: (jobs.len() - pending.len()) as u64,
+      waiting: waiting.len() as u64,
+      oldest_pending_age_ms,
+    })
+  }
+
+  /// One job's record.
+  pub fn get(&self, id: &str) -> Result<JobInfo> {
+    layout::check_id(id)?;
+    let state = self.read_state(id)?;
+    let fulfilled = state.state == FULFILLED;
+    Ok(JobInfo {
+      id: id.to_owned(),
+      fulfilled,
+      version: state.version,
+      request: state.request.get().to_owned(),
+      waiting: state.waiting_json(),
+      created_at_ms: created_at_ms(&self.layout, id),
+      fulfilled_at_ms: if fulfilled {
+        modified_ms(&self.layout.value_file(id))
+      } else {
+        None
+      },
+    })
+  }
+
+  /// A job's value, or `None` while it is pending.
+  pub fn value(&self, id: &str) -> Result<Option<Vec<u8>>> {
+    layout::check_id(id)?;
+    if self.read_state(id)?.state != FULFILLED {
+      return Ok(None);
+    }
+    self.read_value(id).map(Some)
+  }
+
+  /// Ids, oldest first.
+  pub fn list(&self, which: Listing) -> Result<Vec<String>> {
+    let jobs = Layout::list_ids(self.layout.jobs_dir())?;
+    Ok(match which {
+      Listing::All => jobs,
+      Listing::Pending => intersect(&Layout::list_ids(self.layout.pending_dir())?, &jobs),
+      Listing::Waiting => intersect(&Layout::list_ids(self.layout.waiting_dir())?, &jobs),
+      Listing::Fulfilled => {
+        let pending = Layout::list_ids(self.layout.pending_dir())?;
+        jobs
+          .into_iter()
+          .filter(|id| pending.binary_search(id).is_err())
+          .collect()
+      }
+    })
+  }
+}
+
+/// The ids of sorted `a` that are also in sorted `b`.
+fn intersect(a: &[String], b: &[String]) -> Vec<String> {
+  a.iter()
+    .filter(|id| b.binary_search(id).is_ok())
+    .cloned()
+    .collect()
+}
+
+/// When a job was created: from its UUID v7 id, or for 1.2.0's random ids the folder's mtime.
+pub fn created_at_ms(layout: &Layout, id: &str) -> f64 {
+  id.strip_prefix("job-")
+    .and_then(|u| uuid::Uuid::parse_str(u).ok())
+    .filter(|u| u.get_version_num() == 7)
+    .and_then(|u| u.get_timestamp())
+    .map(|ts| {
+      let (secs, nanos) = ts.to_unix();
+      secs as f64 * 1000.0 + (nanos / 1_000_000) as f64
+    })
+    .or_else(|| modified_ms(&layout.job_dir(id)))
+    .unwrap_or(0.0)
+}
+
+fn modified_ms(path: &std::path::Path) -> Option<f64> {
+  let modified = fs::metadata(path).ok()?.modified().ok()?;
+  Some(modified.duration_since(UNIX_EPOCH).ok()?.as_millis() as f64)
+}
+
+pub fn now_ms() -> f64 {
+  SystemTime::now()
+    .duration_since(UNIX_EPOCH)
+    .map_or(0.0, |d| d.as_millis() as f64)
+}

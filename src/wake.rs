@@ -1,0 +1,191 @@
+//! Waking waiting pulls: a generation counter bumped by filesystem events on `pending/` and
+//! `waiting/` (inotify on Linux, through the `notify` crate) and by this process's own changes.
+//! Waiters also re-check on a backstop interval, because events do not cross machines on network
+//! filesystems, and a claim released by another process makes no event at all.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+/// How long a waiter sleeps without any event before it looks again anyway.
+pub const BACKSTOP: Duration = Duration::from_millis(500);
+
+#[derive(Default)]
+pub struct Wake {
+  state: Mutex<WakeState>,
+  changed: Condvar,
+  watcher: Mutex<Option<notify::RecommendedWatcher>>,
+}
+
+#[derive(Default)]
+struct WakeState {
+  generation: u64,
+  closed: bool,
+  /// Waits asked to stop, by the caller's token.
+  cancelled: HashSet<u64>,
+}
+
+impl std::fmt::Debug for Wake {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Wake").finish_non_exhaustive()
+  }
+}
+
+/// Why a wait ended without work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+  TimedOut,
+  Cancelled,
+  Closed,
+}
+
+impl Wake {
+  /// Something may have become available: wake every waiter.
+  pub fn bump(&self) {
+    self.state.lock().unwrap().generation += 1;
+    self.changed.notify_all();
+  }
+
+  /// Starts watching `dirs` once; later calls do nothing. Failing to watch (no inotify
+  /// instances left, an unsupported filesystem) is not an error: the backstop still polls.
+  pub fn watch(self: &Arc<Self>, dirs: &[&Path]) {
+    let mut watcher = self.watcher.lock().unwrap();
+    if watcher.is_some() {
+      return;
+    }
+    let weak: Weak<Wake> = Arc::downgrade(self);
+    let made = notify::recommended_watcher(move |_event| {
+      if let Some(wake) = weak.upgrade() {
+        wake.bump();
+      }
+    });
+    if let Ok(mut w) = made {
+      if dirs
+        .iter()
+        .all(|dir| w.watch(dir, RecursiveMode::NonRecursive).is_ok())
+      {
+        *watcher = Some(w);
+      }
+    }
+  }
+
+  /// Runs `attempt` until it finds something, `wait` passes, the store closes, or `token` is
+  /// cancelled; between attempts sleeps until woken or the backstop interval passes.
+  pub fn wait_for<T, E>(
+    &self,
+    wait: Duration,
+    token: u64,
+    mut attempt: impl FnMut() -> Result<Option<T>, E>,
+  ) -> Result<Result<T, Ended>, E> {
+    let deadline = Instant::now() + wait;
+    let outcome = loop {
+      let seen = {
+        let st = self.state.lock().unwrap();
+        if st.closed {
+          break Ok(Err(Ended::Closed));
+        }
+        if st.cancelled.contains(&token) {
+          break Ok(Err(Ended::Cancelled));
+        }
+        st.generation
+      };
+      match attempt() {
+        Ok(Some(found)) => break Ok(Ok(found)),
+        Ok(None) => {}
+        Err(e) => break Err(e),
+      }
+      let now = Instant::now();
+      if now >= deadline {
+        break Ok(Err(Ended::TimedOut));
+      }
+      let nap = (deadline - now).min(BACKSTOP);
+      let st = self.state.lock().unwrap();
+      let _ = self
+        .changed
+        .wait_timeout_while(st, nap, |st| {
+          st.generation == seen && !st.closed && !st.cancelled.contains(&token)
+        })
+        .unwrap();
+    };
+    self.state.lock().unwrap().cancelled.remove(&token);
+    outcome
+  }
+
+  /// Ends the wait with `token`, or makes it end at once if it has not started yet (a wait is
+  /// handed to a thread, so a cancel can arrive first). Tokens are never reused.
+  pub fn cancel(&self, token: u64) {
+    self.state.lock().unwrap().cancelled.insert(token);
+    self.changed.notify_all();
+  }
+
+  /// Ends every wait, now and later, and stops watching.
+  pub fn close(&self) {
+    self.state.lock().unwrap().closed = true;
+    self.changed.notify_all();
+    self.watcher.lock().unwrap().take();
+  }
+
+  pub fn is_closed(&self) -> bool {
+    self.state.lock().unwrap().closed
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn a_bump_wakes_a_waiter_before_the_backstop() {
+    let wake = Arc::new(Wake::default());
+    let hits = Arc::new(Mutex::new(0));
+    let waiter = {
+      let (wake, hits) = (wake.clone(), hits.clone());
+      std::thread::spawn(move || {
+        let started = Instant::now();
+        let found = wake.wait_for(Duration::from_secs(5), 1, || -> Result<Option<()>, ()> {
+          let mut n = hits.lock().unwrap();
+          *n += 1;
+          Ok((*n == 2).then_some(()))
+        });
+        (found, started.elapsed())
+      })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    wake.bump();
+    let (found, took) = waiter.join().unwrap();
+    assert_eq!(found, Ok(Ok(())));
+    assert!(took < BACKSTOP, "woken by the bump after {took:?}");
+  }
+
+  #[test]
+  fn cancel_and_close_end_waits() {
+    let wake = Arc::new(Wake::default());
+    let never = || -> Result<Option<()>, ()> { Ok(None) };
+    let w = wake.clone();
+    let waiter = std::thread::spawn(move || w.wait_for(Duration::from_secs(30), 7, never));
+    std::thread::sleep(Duration::from_millis(30));
+    wake.cancel(7);
+    assert_eq!(waiter.join().unwrap(), Ok(Err(Ended::Cancelled)));
+    wake.close();
+    assert_eq!(
+      wake.wait_for(Duration::from_secs(30), 8, never),
+      Ok(Err(Ended::Closed))
+    );
+  }
+
+  #[test]
+  fn a_wait_times_out() {
+    let wake = Wake::default();
+    let started = Instant::now();
+    let out = wake.wait_for(
+      Duration::from_millis(60),
+      1,
+      || -> Result<Option<()>, ()> { Ok(None) },
+    );
+    assert_eq!(out, Ok(Err(Ended::TimedOut)));
+    assert!(started.elapsed() >= Duration::from_millis(60));
+  }
+}
