@@ -359,7 +359,12 @@ impl Store {
   fn watch(&self) {
     self
       .wake
-      .watch(&[self.layout.pending_dir(), self.layout.waiting_dir()]);
+      // jobs/ too: a create makes its marker first and its folder last.
+      .watch(&[
+        self.layout.pending_dir(),
+        self.layout.waiting_dir(),
+        self.layout.jobs_dir(),
+      ]);
   }
 
   /// Releases a claim. Releasing twice, or after a loss, is harmless.

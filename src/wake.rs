@@ -1,5 +1,5 @@
-//! Waking waiting pulls: a generation counter bumped by filesystem events on `pending/` and
-//! `waiting/` (inotify on Linux, through the `notify` crate) and by this process's own changes.
+//! Waking waiting pulls: a generation counter bumped by filesystem events on `pending/`,
+//! `waiting/` and `jobs/` (inotify on Linux, through the `notify` crate) and by this process's own changes.
 //! Waiters also re-check on a backstop interval, because events do not cross machines on network
 //! filesystems, and a claim released by another process makes no event at all.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKind, RecursiveMode, Watcher};
 
 /// How long a waiter sleeps without any event before it looks again anyway.
 pub const BACKSTOP: Duration = Duration::from_millis(500);
@@ -57,7 +57,12 @@ impl Wake {
       return;
     }
     let weak: Weak<Wake> = Arc::downgrade(self);
-    let made = notify::recommended_watcher(move |_event| {
+    let made = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+      // Reading a folder is an event too (open, close): waking on those, a waiter's own listing
+      // would wake it again at once. Only changes to the names matter.
+      if matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_))) {
+        return;
+      }
       if let Some(wake) = weak.upgrade() {
         wake.bump();
       }

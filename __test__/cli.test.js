@@ -1,0 +1,106 @@
+'use strict'
+// The fs-job-store command: output, --json, --help and exit codes.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const fs = require('node:fs')
+const JobStore = require('..')
+const { ROOT, tempDir, runFile } = require('./helpers')
+
+const CLI = path.join(ROOT, 'bin', 'fs-job-store.js')
+const cli = (...args) => runFile(CLI, args, { timeoutMs: 15000 })
+
+async function sampleStore() {
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  const done = (await store.create({ calc: '1+1' })).id
+  const pending = (await store.create({ calc: '2+2' })).id
+  await store.fulfill(done, '2')
+  await store.queue(pending, 'someone')
+  return { dir, store, done, pending }
+}
+
+test('stats: human and --json', async () => {
+  const { dir } = await sampleStore()
+  const human = await cli('stats', dir)
+  assert.equal(human.code, 0)
+  assert.match(human.stdout, /pending\s+1\n/)
+  assert.match(human.stdout, /fulfilled\s+1\n/)
+  assert.match(human.stdout, /waiting\s+1\n/)
+  const json = JSON.parse((await cli('stats', dir, '--json')).stdout)
+  assert.deepEqual({ ...json, oldestPendingAgeMs: typeof json.oldestPendingAgeMs }, {
+    pending: 1,
+    claimed: 0,
+    fulfilled: 1,
+    waiting: 1,
+    oldestPendingAgeMs: 'number',
+  })
+})
+
+test('ls with and without filters', async () => {
+  const { dir, done, pending } = await sampleStore()
+  assert.equal((await cli('ls', dir)).stdout, `${done}\n${pending}\n`)
+  assert.equal((await cli('ls', dir, '--pending')).stdout, `${pending}\n`)
+  assert.equal((await cli('ls', dir, '--fulfilled')).stdout, `${done}\n`)
+  assert.deepEqual(JSON.parse((await cli('ls', dir, '--waiting', '--json')).stdout), [pending])
+  const both = await cli('ls', dir, '--pending', '--fulfilled')
+  assert.equal(both.code, 2)
+  assert.match(both.stderr, /at most one/)
+})
+
+test('show prints request, state and value', async () => {
+  const { dir, done, pending } = await sampleStore()
+  const shown = await cli('show', dir, done)
+  assert.equal(shown.code, 0)
+  assert.match(shown.stdout, /state\s+fulfilled/)
+  assert.match(shown.stdout, /request\s+\{"calc":"1\+1"\}/)
+  assert.match(shown.stdout, /value\s+2\n/)
+  const json = JSON.parse((await cli('show', dir, pending, '--json')).stdout)
+  assert.deepEqual([json.state, json.request, json.waiting, json.value], ['pending', { calc: '2+2' }, ['someone'], null])
+})
+
+test('prune and remove', async () => {
+  const { dir, done, pending } = await sampleStore()
+  assert.deepEqual(JSON.parse((await cli('prune', dir, '--older-than', '7d', '--json')).stdout), { removed: 0 })
+  const pruned = await cli('prune', dir, '--older-than=0s')
+  assert.equal(pruned.stdout, 'removed 1 job(s)\n')
+  assert.equal(fs.existsSync(path.join(dir, 'jobs', done)), false)
+  const refused = await cli('remove', dir, pending)
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /^fs-job-store: EPENDING: .*force/)
+  assert.equal((await cli('remove', dir, pending, '--force')).stdout, `removed ${pending}\n`)
+  assert.equal((await cli('ls', dir)).stdout, '')
+})
+
+test('errors: one line, non-zero exit', async () => {
+  const dir = tempDir()
+  const cases = [
+    [['stats', path.join(dir, 'missing')], 2, /no store folder at/],
+    [['stats', path.join(ROOT, 'package.json')], 2, /is not a folder/],
+    [['stats'], 2, /missing DIR/],
+    [['show', dir, 'job-nope'], 1, /ENOJOB/],
+    [['show', dir, '../../etc'], 1, /EINVALIDID/],
+    [['prune', dir, '--older-than', 'soon'], 2, /bad duration "soon"/],
+    [['prune', dir], 2, /bad duration/],
+    [['frobnicate', dir], 2, /unknown command/],
+  ]
+  for (const [args, code, message] of cases) {
+    const run = await cli(...args)
+    assert.equal(run.code, code, `${args.join(' ')}: ${run.stderr}`)
+    assert.match(run.stderr, message)
+    assert.equal(run.stderr.trim().split('\n').length, 1, 'one line')
+    assert.equal(run.stdout, '')
+  }
+})
+
+test('--help on every command', async () => {
+  const main = await cli('--help')
+  assert.equal(main.code, 0)
+  for (const command of ['stats', 'ls', 'show', 'prune', 'remove']) {
+    assert.match(main.stdout, new RegExp(`^  ${command} `, 'm'))
+    const help = await cli(command, '--help')
+    assert.equal(help.code, 0)
+    assert.match(help.stdout, new RegExp(`^Usage: fs-job-store ${command}`))
+  }
+})
