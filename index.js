@@ -209,6 +209,21 @@ class JobStore {
     })
   }
 
+  /** Finds what is wrong in the folder: `[{ kind, id, path, message, repaired }]`. With
+   * `{ repair: true }` fixes what is safe (markers, leftovers); never deletes a job's data. */
+  check(options, cb) {
+    if (typeof options === 'function') [options, cb] = [undefined, options]
+    return settle(cb, async () =>
+      (await this._native.check(Boolean(options && options.repair))).map(({ kind, id, path, message, repaired }) => ({
+        kind,
+        id: id ?? null,
+        path,
+        message,
+        repaired,
+      })),
+    )
+  }
+
   /** Ends waiting pulls and stops this store's watchers. Claims still held stay held until
    * released (or the process exits). */
   close(cb) {
@@ -260,10 +275,10 @@ class JobStore {
   }
 
   async _deliver(id) {
-    const respond = this._respond
-    if (!respond) return
+    // Read first even without `respond`: a flush of a missing or damaged job is an error.
     const delivery = await this._native.delivery(id)
-    if (!delivery) return
+    const respond = this._respond
+    if (!delivery || !respond) return
     const targets = JSON.parse(delivery.waiting)
     const outcomes = await Promise.all(targets.map((target) => respondTo(respond, target, { id, value: delivery.value })))
     const delivered = targets.filter((_, i) => outcomes[i] === null)

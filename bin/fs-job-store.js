@@ -15,12 +15,15 @@ Commands:
   show DIR ID                        one job: state, request, waiting targets, value
   prune DIR --older-than DURATION    delete fulfilled jobs with no waiting targets (e.g. 7d, 12h, 30m)
   remove DIR ID [--force]            delete one job (--force: even a pending one or one with targets)
+  check DIR [--repair]               list problems in the folder; --repair fixes markers and leftovers
 
 Every command takes --json for machine-readable output and --help for its own usage.`,
   stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled and waiting jobs, and the age of the oldest pending job.',
   ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting] [--json]\n\nJob ids, oldest first; all jobs unless one filter is given.',
   show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, request, waiting targets, times, and its value when fulfilled.',
   prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
+  check:
+    'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged state.json files, markers pointing nowhere\nor missing, leftover temporary files. --repair fixes markers and leftovers; it never deletes a\njob\'s request or value. Exits 1 when problems remain.',
   remove: 'Usage: fs-job-store remove DIR ID [--force] [--json]\n\nDeletes one fulfilled job with no waiting targets. --force deletes it even if it is pending or\nhas targets waiting. A job held by a worker or notifier is never deleted.',
 }
 
@@ -113,6 +116,13 @@ const commands = {
     const removed = await openStore(positional[0]).prune({ olderThanMs })
     return json ? { removed } : `removed ${removed} job(s)`
   },
+  async check({ positional, flags, json }) {
+    const problems = await openStore(positional[0]).check({ repair: flags.has('repair') })
+    if (problems.some((p) => !p.repaired)) process.exitCode = 1
+    if (json) return problems
+    if (problems.length === 0) return 'no problems found'
+    return problems.map((p) => `${p.repaired ? 'repaired' : 'problem '}  ${p.kind}: ${p.message}`).join('\n')
+  },
   async remove({ positional, flags, json }) {
     if (!positional[1]) throw new UsageError('missing ID: name the job to remove')
     await openStore(positional[0]).remove(positional[1], { force: flags.has('force') })
@@ -137,7 +147,7 @@ async function main(argv) {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => (process.exitCode = code),
+  (code) => (process.exitCode = process.exitCode || code),
   (err) => {
     const reason = err instanceof UsageError ? err.message : `${err.code ? `${err.code}: ` : ''}${err.message}`
     console.error(`fs-job-store: ${reason.split('\n')[0]}`)

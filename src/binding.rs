@@ -67,6 +67,15 @@ pub struct NativeJobInfo {
 }
 
 #[napi(object)]
+pub struct NativeProblem {
+  pub kind: String,
+  pub id: Option<String>,
+  pub path: String,
+  pub message: String,
+  pub repaired: bool,
+}
+
+#[napi(object)]
 pub struct NativeDelivery {
   pub value: Buffer,
   /// JSON array text.
@@ -349,6 +358,29 @@ impl NativeStore {
   pub fn prune<'env>(&self, env: &'env Env, older_than_ms: f64) -> Result<Object<'env>> {
     let core = self.core.clone();
     run(env, move || core.prune(older_than_ms), |_, n| Ok(n as f64))
+  }
+
+  #[napi(ts_return_type = "Promise<NativeProblem[]>")]
+  pub fn check<'env>(&self, env: &'env Env, repair: bool) -> Result<Object<'env>> {
+    let core = self.core.clone();
+    run(
+      env,
+      move || core.check(repair),
+      |_, problems| {
+        Ok(
+          problems
+            .into_iter()
+            .map(|p| NativeProblem {
+              kind: p.kind.to_owned(),
+              id: p.id,
+              path: p.path.to_string_lossy().into_owned(),
+              message: p.message,
+              repaired: p.repaired,
+            })
+            .collect::<Vec<_>>(),
+        )
+      },
+    )
   }
 
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.

@@ -108,7 +108,7 @@ impl StoreError {
     StoreError::new(
       Code::Corrupt,
       format!(
-        "'{}' is damaged ({why}); run `fs-job-store check` on the store to see what to repair",
+        "'{}' is damaged ({why}); pulls skip this job. Restore the file, or delete the job with `fs-job-store remove DIR ID --force`; `fs-job-store check DIR` lists all damage",
         path.display()
       ),
     )

@@ -3,6 +3,7 @@
 //! alone), and a thin napi binding over it.
 
 pub mod binding;
+pub mod check;
 pub mod durable;
 pub mod error;
 pub mod inspect;

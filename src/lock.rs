@@ -130,12 +130,23 @@ impl FileLock {
 
   /// Opens (creating if needed) and locks the file. `Ok(None)` when another holder has it.
   fn flock_file(path: &Path) -> io::Result<Option<FileLock>> {
-    let file = OpenOptions::new()
+    // Write access is what NFS needs for an exclusive lock; a read-only store (or file) still
+    // locks locally through a read-only handle.
+    let file = match OpenOptions::new()
       .read(true)
       .write(true)
       .create(true)
       .truncate(false)
-      .open(path)?;
+      .open(path)
+    {
+      Err(e) if matches!(e.raw_os_error(), Some(13 | 30)) => match File::open(path) {
+        Ok(file) => file,
+        // No lock file yet and none can be made: the write error is the one that explains.
+        Err(missing) if missing.kind() == io::ErrorKind::NotFound => return Err(e),
+        Err(other) => return Err(other),
+      },
+      opened => opened?,
+    };
     match FileExt::try_lock_exclusive(&file) {
       Ok(()) => {}
       Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),

@@ -131,7 +131,7 @@ pub struct Store {
 impl Store {
   /// Opens the store at `dir`, creating its folders when missing.
   pub fn open(dir: &Path, options: Options) -> Result<Store> {
-    Ok(Store {
+    let store = Store {
       layout: Layout::open(dir)?,
       options,
       jobs_sync: DirSync::default(),
@@ -142,7 +142,9 @@ impl Store {
       claims: Mutex::default(),
       next_claim: AtomicU64::new(1),
       wake: Arc::default(),
-    })
+    };
+    store.sweep_leftovers();
+    Ok(store)
   }
 
   pub fn layout(&self) -> &Layout {
@@ -212,7 +214,13 @@ impl Store {
     if new_link {
       self.make_link(&link, id)?;
     }
-    self.write_state(id, &state)?;
+    if let Err(e) = self.write_state(id, &state) {
+      if new_link {
+        // The target was not added: the marker we made for it would point at nothing to do.
+        let _ = fs::remove_file(&link);
+      }
+      return Err(e);
+    }
     if new_link {
       self
         .waiting_sync
@@ -434,11 +442,14 @@ impl Store {
     let started = Instant::now();
     // One puller of this store at a time walks the cursor, so two never try the same head.
     let mut cursor = cursor.lock().unwrap();
+    // A failure on one entry must not stop the queue: it is skipped (`check` reports it). Only if
+    // nothing could be pulled is the first such failure reported, so a failing disk still shows.
+    let mut failure = None;
     loop {
       if cursor.ids.is_empty() || cursor.expired() {
         // Nothing is claimable only if a listing made during this pull says so.
         if cursor.ids.is_empty() && cursor.listed_since(started) {
-          return Ok(None);
+          return failure.map_or(Ok(None), Err);
         }
         cursor.refill(dir)?;
         continue;
@@ -447,9 +458,10 @@ impl Store {
       match try_one(&id) {
         Ok(Some(found)) => return Ok(Some(found)),
         Ok(None) => {}
-        // A damaged job must not stop the queue: skip it, `check` reports it.
         Err(e) if e.code == Code::Corrupt || e.is_not_found() => {}
-        Err(e) => return Err(e),
+        Err(e) => {
+          failure.get_or_insert(e);
+        }
       }
     }
   }
@@ -546,6 +558,13 @@ impl Store {
         } else {
           StoreError::no_job(id)
         });
+      }
+      // Something that is not a readable file where the record should be.
+      Err(e) if matches!(e.raw_os_error(), Some(20 | 21 | 22 | 40)) => {
+        return Err(StoreError::corrupt(
+          &path,
+          format!("it cannot be read as a file: {e}"),
+        ))
       }
       Err(e) => return Err(StoreError::io(&e, "read", &path)),
     };
