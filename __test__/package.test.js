@@ -11,11 +11,13 @@ const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 const { ROOT, tempDir } = require('./helpers')
 
-/** What the tarball must hold, and nothing else. */
+/** What the tarball must hold, and nothing else. Commands named in package.json `bin` are packed too. */
 function expectedFiles() {
   const lib = fs.readdirSync(path.join(ROOT, 'lib')).map((name) => `lib/${name}`)
   const binaries = fs.readdirSync(path.join(ROOT, 'native')).filter((name) => name.endsWith('.node'))
-  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...binaries.map((name) => `native/${name}`)].sort()
+  const { bin } = require('../package.json')
+  const commands = (typeof bin === 'string' ? [bin] : Object.values(bin || {})).map((file) => path.posix.normalize(file))
+  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...binaries.map((name) => `native/${name}`), ...commands].sort()
 }
 
 /** npm's own entry point, run with this node, so that npm needs nothing else from the PATH. */
