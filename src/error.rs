@@ -23,8 +23,6 @@ pub enum Code {
   InvalidArgValue,
   /// A file in the store that cannot be parsed.
   Corrupt,
-  /// The store was closed.
-  Closed,
   /// `remove` of a job that is still pending.
   Pending,
   /// `remove` of a job that has targets waiting.
@@ -46,7 +44,6 @@ impl Code {
       Code::InvalidId => "EINVALIDID",
       Code::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
       Code::Corrupt => "ECORRUPT",
-      Code::Closed => "ECLOSED",
       Code::Pending => "EPENDING",
       Code::Waiting => "EWAITING",
       Code::Claimed => "ECLAIMED",
