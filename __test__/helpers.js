@@ -8,10 +8,15 @@ const { spawn } = require('node:child_process')
 
 const ROOT = path.join(__dirname, '..')
 
+const made = new Set()
+process.once('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 /** A new empty folder, removed when the test process exits. */
 function tempDir(prefix = 'fjs-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  made.add(dir)
   return dir
 }
 

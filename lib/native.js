@@ -8,9 +8,10 @@ function loadNative() {
     return require('../native/binding.js')
   } catch (cause) {
     const platform = `${process.platform}-${process.arch}`
+    const why = String(cause && cause.message).split('\n')[0]
     const err = new Error(
-      `fs-job-store: no native binary for ${platform} (Node ${process.version}) in ` +
-        `${path.join(__dirname, '..', 'native')}. Build it from source with a Rust toolchain: ` +
+      `fs-job-store: could not load the native binary for ${platform} (Node ${process.version}) from ` +
+        `${path.join(__dirname, '..', 'native')} (${why}). Build it from source with a Rust toolchain: ` +
         '`npm install` in a clone of the repository (it runs `npm run build`), then install that folder.',
       { cause },
     )

@@ -81,11 +81,7 @@ impl StoreError {
 
   /// Wraps an OS error, naming what was being done and to which file.
   pub fn io(err: &io::Error, doing: &str, path: &Path) -> Self {
-    let name = match err.raw_os_error() {
-      Some(errno) => errno_name(errno),
-      None if err.kind() == io::ErrorKind::NotFound => "ENOENT",
-      None => "EIO",
-    };
+    let name = errno_name(err);
     StoreError {
       code: Code::Os(name),
       message: format!("{name}: {doing} failed for '{}': {err}", path.display()),
@@ -125,34 +121,58 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The errno names a store can meet; anything else is reported as `EIO` with its number kept.
-fn errno_name(errno: i32) -> &'static str {
-  match errno {
-    1 => "EPERM",
-    2 => "ENOENT",
-    5 => "EIO",
-    9 => "EBADF",
-    11 => "EAGAIN",
-    12 => "ENOMEM",
-    13 => "EACCES",
-    16 => "EBUSY",
-    17 => "EEXIST",
-    18 => "EXDEV",
-    20 => "ENOTDIR",
-    21 => "EISDIR",
-    22 => "EINVAL",
-    23 => "ENFILE",
-    24 => "EMFILE",
-    27 => "EFBIG",
-    28 => "ENOSPC",
-    30 => "EROFS",
-    31 => "EMLINK",
-    36 => "ENAMETOOLONG",
-    37 => "ENOLCK",
-    39 => "ENOTEMPTY",
-    40 => "ELOOP",
-    116 => "ESTALE",
-    122 => "EDQUOT",
+/// The errno name of an OS error. The numbers are Linux's; elsewhere the error's kind decides.
+fn errno_name(err: &io::Error) -> &'static str {
+  #[cfg(target_os = "linux")]
+  if let Some(errno) = err.raw_os_error() {
+    return match errno {
+      1 => "EPERM",
+      2 => "ENOENT",
+      5 => "EIO",
+      9 => "EBADF",
+      11 => "EAGAIN",
+      12 => "ENOMEM",
+      13 => "EACCES",
+      16 => "EBUSY",
+      17 => "EEXIST",
+      18 => "EXDEV",
+      20 => "ENOTDIR",
+      21 => "EISDIR",
+      22 => "EINVAL",
+      23 => "ENFILE",
+      24 => "EMFILE",
+      27 => "EFBIG",
+      28 => "ENOSPC",
+      30 => "EROFS",
+      31 => "EMLINK",
+      36 => "ENAMETOOLONG",
+      37 => "ENOLCK",
+      39 => "ENOTEMPTY",
+      40 => "ELOOP",
+      116 => "ESTALE",
+      122 => "EDQUOT",
+      _ => "EIO",
+    };
+  }
+  use io::ErrorKind as K;
+  match err.kind() {
+    K::NotFound => "ENOENT",
+    K::PermissionDenied => "EACCES",
+    K::AlreadyExists => "EEXIST",
+    K::WouldBlock => "EAGAIN",
+    K::InvalidInput => "EINVAL",
+    K::StorageFull => "ENOSPC",
+    K::ReadOnlyFilesystem => "EROFS",
+    K::NotADirectory => "ENOTDIR",
+    K::IsADirectory => "EISDIR",
+    K::DirectoryNotEmpty => "ENOTEMPTY",
+    K::CrossesDevices => "EXDEV",
+    K::StaleNetworkFileHandle => "ESTALE",
+    K::QuotaExceeded => "EDQUOT",
+    K::FileTooLarge => "EFBIG",
+    K::InvalidFilename => "ENAMETOOLONG",
+    K::ResourceBusy => "EBUSY",
+    K::OutOfMemory => "ENOMEM",
     _ => "EIO",
   }
 }

@@ -14,6 +14,9 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Code, Result, StoreError};
 
@@ -141,11 +144,11 @@ impl Layout {
     Path::new("..").join("jobs").join(id)
   }
 
-  /// A fresh, unused name inside `tmp/`.
+  /// A fresh, unused name inside `tmp/`: this process's random tag and a counter, so making one
+  /// costs no system call.
   pub fn temp_path(&self) -> PathBuf {
-    self
-      .tmp
-      .join(format!("tmp-{}", uuid::Uuid::now_v7().simple()))
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    self.tmp.join(format!("tmp-{}-{n}", *PROCESS_TAG))
   }
 
   /// The ids in `pending/` or `waiting/`, oldest first. Skips 1.2.0's `*.lock` folders and
@@ -170,10 +173,62 @@ impl Layout {
   }
 }
 
+/// Drawn once per process from the OS's randomness; what keeps names of processes apart.
+static PROCESS_TAG: LazyLock<String> =
+  LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The state of this process's id generator: the last millisecond used, a sequence within it,
+/// and a pseudo-random stream seeded once from the OS.
+struct IdClock {
+  last_ms: u64,
+  seq: u16,
+  rng: u64,
+}
+
+static ID_CLOCK: LazyLock<Mutex<IdClock>> = LazyLock::new(|| {
+  let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+  Mutex::new(IdClock {
+    last_ms: 0,
+    seq: 0,
+    rng: seed,
+  })
+});
+
 /// A new job id: `job-` and a UUID v7, so ids are unique across processes and machines and
-/// sort by creation time.
+/// sort by creation time. Within a process ids are strictly increasing (a 12-bit sequence
+/// orders those of one millisecond); the 62 random bits come from a generator seeded once,
+/// which spares a `getrandom` system call per job.
 pub fn new_id() -> String {
-  format!("job-{}", uuid::Uuid::now_v7())
+  let mut clock = ID_CLOCK.lock().unwrap();
+  let now = SystemTime::now()
+    .duration_since(UNIX_EPOCH)
+    .map_or(0, |d| d.as_millis() as u64);
+  if now > clock.last_ms {
+    clock.last_ms = now;
+    clock.seq = 0;
+  } else if clock.seq == 0x0fff {
+    // 4096 ids in one millisecond: borrow the next one to stay ordered.
+    clock.last_ms += 1;
+    clock.seq = 0;
+  } else {
+    clock.seq += 1;
+  }
+  let random = splitmix64(&mut clock.rng).to_be_bytes();
+  let mut bytes = [0u8; 10];
+  bytes[0] = (clock.seq >> 8) as u8;
+  bytes[1] = clock.seq as u8;
+  bytes[2..].copy_from_slice(&random);
+  let uuid = uuid::Builder::from_unix_timestamp_millis(clock.last_ms, &bytes).into_uuid();
+  format!("job-{uuid}")
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+  *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+  let mut z = *state;
+  z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+  z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+  z ^ (z >> 31)
 }
 
 /// Accepts only ids that are one harmless path segment, so no id can name a file outside
@@ -221,8 +276,12 @@ mod tests {
   }
 
   #[test]
-  fn new_ids_sort_by_creation_time() {
-    let ids: Vec<String> = (0..1000).map(|_| new_id()).collect();
+  fn new_ids_sort_by_creation_time_and_are_uuid_v7() {
+    let ids: Vec<String> = (0..10000).map(|_| new_id()).collect();
+    let parsed = uuid::Uuid::parse_str(&ids[0][4..]).unwrap();
+    assert_eq!(parsed.get_version_num(), 7);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);

@@ -34,7 +34,8 @@ static HELD: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(Has
 pub struct FileLock {
   file: File,
   path: PathBuf,
-  identity: Identity,
+  /// The file locked, for claims, to tell later whether the path still names it.
+  identity: Option<Identity>,
 }
 
 /// Why a held lock is no longer worth anything.
@@ -68,13 +69,18 @@ pub enum Claim {
 }
 
 impl FileLock {
-  /// Takes the lock at `path` if it is free right now; never waits.
+  /// Takes the lock at `path` if it is free right now; never waits. The lock is checked to
+  /// still guard the file at `path`, and can later be asked whether it was [lost](Self::lost).
   pub fn try_claim(path: &Path) -> Result<Claim> {
+    Self::try_lock(path, true)
+  }
+
+  fn try_lock(path: &Path, verify: bool) -> Result<Claim> {
     if !HELD.lock().unwrap().insert(path.to_path_buf()) {
       return Ok(Claim::Busy);
     }
     // From here the table entry is ours; every exit that does not return a lock removes it.
-    let attempt = Self::flock_file(path);
+    let attempt = Self::flock_file(path, verify);
     match attempt {
       Ok(Some(lock)) => Ok(Claim::Acquired(lock)),
       Ok(None) => {
@@ -93,12 +99,14 @@ impl FileLock {
   }
 
   /// Takes the lock at `path`, waiting at most `bound` for its holder to let go. Meant for short
-  /// critical sections; a lock still held after `bound` fails with `ELOCKED`.
+  /// critical sections; a lock still held after `bound` fails with `ELOCKED`. Unlike a claim it
+  /// is not checked against the path: whoever removes a job holds this lock while moving the
+  /// folder away, so a late locker finds no job behind it and changes nothing.
   pub fn lock_bounded(path: &Path, bound: Duration) -> Result<FileLock> {
     let deadline = Instant::now() + bound;
     let mut pause = Duration::from_micros(100);
     loop {
-      match Self::try_claim(path)? {
+      match Self::try_lock(path, false)? {
         Claim::Acquired(lock) => return Ok(lock),
         Claim::Missing => {
           return Err(StoreError::io(
@@ -129,7 +137,7 @@ impl FileLock {
   }
 
   /// Opens (creating if needed) and locks the file. `Ok(None)` when another holder has it.
-  fn flock_file(path: &Path) -> io::Result<Option<FileLock>> {
+  fn flock_file(path: &Path, verify: bool) -> io::Result<Option<FileLock>> {
     // Write access is what NFS needs for an exclusive lock; a read-only store (or file) still
     // locks locally through a read-only handle.
     let file = match OpenOptions::new()
@@ -152,11 +160,16 @@ impl FileLock {
       Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
       Err(e) => return Err(e),
     }
-    let identity = Identity::of_file(&file)?;
-    // The folder may have been removed between open and lock: then the lock guards nothing.
-    if Identity::of_path(path)? != identity {
-      return Err(io::Error::from(io::ErrorKind::NotFound));
-    }
+    let identity = if verify {
+      let identity = Identity::of_file(&file)?;
+      // The folder may have been removed between open and lock: then the lock guards nothing.
+      if Identity::of_path(path)? != identity {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+      }
+      Some(identity)
+    } else {
+      None
+    };
     Ok(Some(FileLock {
       file,
       path: path.to_path_buf(),
@@ -170,9 +183,10 @@ impl FileLock {
 
   /// Checks that this lock still guards its file; `Some` says how it was lost.
   pub fn lost(&self) -> Option<Loss> {
+    let identity = self.identity?;
     match Identity::of_path(&self.path) {
       Err(_) => return Some(Loss::Removed),
-      Ok(now) if now != self.identity => return Some(Loss::Replaced),
+      Ok(now) if now != identity => return Some(Loss::Replaced),
       Ok(_) => {}
     }
     // Re-asserting a lock we hold is a no-op locally; on NFS it fails once the server dropped it.
