@@ -64,14 +64,7 @@ class JobStore {
   queue(id, target, cb) {
     return settle(cb, async () => {
       checkId(id)
-      let fulfilled
-      try {
-        fulfilled = await this._native.queue(id, toJson('target', target))
-      } catch (err) {
-        // 1.2.0's message for a queue that failed on the filesystem; the cause says why.
-        if (err.errno === undefined) throw err
-        throw storeError(err.code, 'unable to queue wait', { cause: err, path: err.path })
-      }
+      const fulfilled = await this._native.queue(id, toJson('target', target))
       if (fulfilled) await this._flush(id).catch(ignore)
     })
   }
@@ -163,7 +156,7 @@ class JobStore {
         id: info.id,
         state: info.fulfilled ? 'fulfilled' : 'pending',
         version: info.version,
-        request: JSON.parse(info.request),
+        request: info.request == null ? undefined : JSON.parse(info.request),
         waiting: JSON.parse(info.waiting),
         createdAt: new Date(info.createdAt),
       }
@@ -285,7 +278,18 @@ class JobStore {
     if (delivered.length > 0) await this._native.unqueueAll(id, JSON.stringify(delivered))
     const errors = []
     outcomes.forEach((error, i) => error !== null && errors.push({ target: targets[i], error }))
-    if (errors.length > 0 && typeof this.onresponsefailure === 'function') this.onresponsefailure({ id, errors })
+    const listener = this.onresponsefailure
+    if (errors.length > 0 && typeof listener === 'function') {
+      try {
+        listener({ id, errors })
+      } catch (err) {
+        // Like a throwing callback: an uncaught exception, not a failure of the fulfil or queue
+        // that caused this flush (nor an error swallowed inside it).
+        process.nextTick(() => {
+          throw err
+        })
+      }
+    }
   }
 
   _release(claim) {
@@ -314,7 +318,12 @@ class JobStore {
 
 function pullOptions(options) {
   if (options === undefined || options === null) return { waitMs: 0, signal: null }
-  if (typeof options !== 'object') throw invalidArgType('options', 'an object such as { waitMs }', options)
+  if (typeof options !== 'object') {
+    // 1.2.0 took only a callback here, and said so when given anything else.
+    const err = invalidArgType('callback', 'a function (or an options object such as { waitMs })', options)
+    err.message = 'callback must be a function'
+    throw err
+  }
   const { waitMs = 0, signal = null } = options
   if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw invalidArgType('options.waitMs', 'a number of milliseconds (0 or more)', waitMs)
   if (signal !== null && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)

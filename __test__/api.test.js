@@ -236,3 +236,49 @@ test('durable: false stores and pulls the same way', async () => {
 function storeDir(store) {
   return store._dir
 }
+
+test('pullJob and pullNotification given a non-function say: callback must be a function', async () => {
+  const store = newStore()
+  await store.create('waiting for a worker')
+  for (const bad of ['x', 42, true]) {
+    await assert.rejects(store.pullJob(bad), { message: 'callback must be a function', code: 'ERR_INVALID_ARG_TYPE' })
+    await assert.rejects(store.pullNotification(bad), { message: 'callback must be a function' })
+  }
+  const job = await store.pullJob()
+  assert.ok(job, 'the refused calls claimed nothing')
+  await job.release()
+})
+
+test('release twice, and done() with no arguments, are harmless', async () => {
+  const store = newStore()
+  const { id } = await store.create('x')
+  await store.queue(id, 't')
+  const job = await store.pullJob()
+  await job.release()
+  await job.release()
+  await store.fulfill(id, 'v')
+  const note = await store.pullNotification()
+  assert.equal(await note.done(), undefined)
+  assert.deepEqual((await store.pullNotification()).waiting, ['t'], 'done() unqueued nothing and let go')
+})
+
+test('no failing call without a callback leaves an unhandled rejection', async () => {
+  const store = newStore()
+  const unhandled = []
+  const onUnhandled = (reason) => unhandled.push(reason)
+  process.on('unhandledRejection', onUnhandled)
+  store.create(undefined)
+  store.queue('job-missing', 't')
+  store.unqueue('../x', 't')
+  store.unqueueAll('job-missing', 'not an array')
+  store.flush('job-missing')
+  store.fulfill('job-missing', 'v')
+  store.update('job-missing', 0, 1)
+  store.pullJob('x')
+  store.pullNotification(7)
+  store.remove('job-missing')
+  store.get('job-missing')
+  await new Promise((r) => setTimeout(r, 100))
+  process.off('unhandledRejection', onUnhandled)
+  assert.deepEqual(unhandled, [])
+})

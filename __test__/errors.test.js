@@ -326,3 +326,44 @@ test('a read-only filesystem (EROFS): calls fail with EROFS and the store recove
       return () => execFileSync('mount', ['-o', 'remount,rw', dir])
     },
   }))
+
+test('a file where a job folder should be is skipped by pulls, not an error', async () => {
+  const { dir, untouched } = sandbox()
+  const store = new JobStore({ dir })
+  fs.writeFileSync(path.join(dir, 'jobs', 'job-0-file'), 'not a folder')
+  fs.symlinkSync('../jobs/job-0-file', path.join(dir, 'pending', 'job-0-file'))
+  fs.symlinkSync('../jobs/job-0-file', path.join(dir, 'waiting', 'job-0-file'))
+  assert.equal(await store.pullJob(), undefined)
+  assert.equal(await store.pullNotification(), undefined)
+  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, oldestPendingAgeMs: null })
+  assert.ok((await store.check()).some((p) => p.kind === 'stray-file'))
+  untouched()
+})
+
+test('a target nested too deeply to be compared later is refused when queued', async () => {
+  const { dir, untouched } = sandbox()
+  const store = new JobStore({ dir })
+  const { id } = await store.create('x')
+  let deep = 'bottom'
+  for (let i = 0; i < 130; i++) deep = [deep]
+  await assert.rejects(store.queue(id, deep), { code: 'ERR_INVALID_ARG_VALUE', message: /"target"/ })
+  assert.deepEqual((await store.get(id)).waiting, [])
+  untouched()
+})
+
+test('filesystem errors keep the OS message and errno name', async () => {
+  const { dir, untouched } = sandbox()
+  const store = new JobStore({ dir })
+  const { id } = await store.create('x')
+  fs.rmSync(path.join(dir, 'tmp'), { recursive: true })
+  fs.writeFileSync(path.join(dir, 'tmp'), 'a file where the temporary folder should be')
+  await assert.rejects(store.queue(id, 't'), (err) => {
+    assert.equal(err.code, 'ENOTDIR')
+    assert.match(err.message, /^ENOTDIR: .*not a directory/i)
+    assert.ok(err.path.startsWith(path.join(dir, 'tmp')))
+    return true
+  })
+  assert.deepEqual((await store.get(id)).waiting, [], 'nothing queued')
+  assert.equal(fs.existsSync(path.join(dir, 'waiting', id)), false, 'no marker left for a target that was not added')
+  untouched()
+})

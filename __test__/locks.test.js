@@ -290,3 +290,30 @@ test('kill storm: SIGKILL at random, restart, then a calm drain loses nothing', 
     if (state.state === 2) assert.equal(fs.existsSync(path.join(dir, 'pending', id)), false, `${id} fulfilled but still pending`)
   }
 })
+
+test('a blocked event loop does not lose the claim: no other process gets the job meanwhile', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir, lockCheckInterval: INTERVAL })
+  const { id } = await store.create('long work')
+  const job = await store.pullJob()
+  let compromised = false
+  job.oncompromised = () => (compromised = true)
+  const probe = `
+    const S = require('.'); const s = new S({ dir: process.argv[1] })
+    ;(async () => {
+      let got = 0
+      for (let i = 0; i < 15; i++) { const j = await s.pullJob(); if (j) { got++; await j.release() } await new Promise((r) => setTimeout(r, 100)) }
+      console.log(got)
+    })()`
+  const probing = runNode(probe, [dir], { timeoutMs: 20000 })
+  const until = Date.now() + 2500
+  while (Date.now() < until) {} // a worker stuck in synchronous work
+  const { stdout, code } = await probing
+  assert.equal(code, 0)
+  assert.equal(stdout.trim(), '0', 'the job was never handed to the other process')
+  await sleep(3 * INTERVAL)
+  assert.equal(compromised, false)
+  await job.fulfill('done after a long block')
+  await job.release()
+  assert.equal((await store.get(id)).state, 'fulfilled')
+})

@@ -232,3 +232,33 @@ test('npm run demo: producer, two workers and a notifier finish, then stats and 
   assert.match(stdout, /all 200 jobs created, worked, fulfilled and notified/)
   assert.match(stdout, /removed 200 fulfilled jobs/)
 })
+
+test('many stores in one process share one watcher thread', async () => {
+  const script = `
+    const S = require('.'); const fs = require('fs')
+    const threads = () => Number(/Threads:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1])
+    const keep = []
+    ;(async () => {
+      await new S({ dir: process.argv[1] }).stats()
+      const before = threads()
+      for (let i = 0; i < 2000; i++) keep.push(new S({ dir: process.argv[1] }))
+      console.log(JSON.stringify({ before, after: threads() }))
+    })()`
+  const { code, stdout, stderr } = await runNode(script, [tempDir()])
+  assert.equal(code, 0, stderr)
+  const { before, after } = JSON.parse(stdout)
+  assert.ok(after - before < 10, `threads went from ${before} to ${after} for 2000 stores`)
+})
+
+test('many concurrent updates of one job wait in line: none fails, other jobs are not held up', async () => {
+  const store = new JobStore({ dir: tempDir(), durable: false })
+  const busy = (await store.create('busy')).id
+  const other = (await store.create('other')).id
+  const order = []
+  const queues = Array.from({ length: 600 }, (_, i) => store.queue(busy, i).then(() => order.push('queue')))
+  const unrelated = store.get(other).then(() => order.push('get'))
+  const results = await Promise.allSettled([...queues, unrelated])
+  assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => r.reason.code), [])
+  assert.ok(order.indexOf('get') < order.length - 1, 'the unrelated call did not wait for all 600 updates')
+  assert.deepEqual((await store.get(busy)).waiting.sort((a, b) => a - b), Array.from({ length: 600 }, (_, i) => i))
+})

@@ -9,7 +9,8 @@ class Job {
   constructor(store, native) {
     this.id = native.id
     this.version = native.version
-    this.request = JSON.parse(native.request)
+    // 1.2.0 wrote no request key for `create(undefined)`: such a job's request is undefined.
+    this.request = native.request == null ? undefined : JSON.parse(native.request)
     /** Assign a function to hear, with an `ECOMPROMISED` error, that this claim was lost. */
     this.oncompromised = null
     // Own properties, as in 1.2.0, so `const { release } = job` keeps working.

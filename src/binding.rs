@@ -3,15 +3,17 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::JsDeferred;
 use napi_derive::napi;
 
 use crate::durable::Durability;
 use crate::error::StoreError;
+use crate::gate;
 use crate::inspect::Listing;
 use crate::store::{Options, PulledJob, PulledNotification, Store};
 
@@ -31,8 +33,8 @@ pub struct NativeJob {
   pub claim: i64,
   pub id: String,
   pub version: f64,
-  /// JSON text.
-  pub request: String,
+  /// JSON text; absent when the record has no request.
+  pub request: Option<String>,
 }
 
 #[napi(object)]
@@ -58,8 +60,8 @@ pub struct NativeJobInfo {
   pub id: String,
   pub fulfilled: bool,
   pub version: f64,
-  /// JSON text.
-  pub request: String,
+  /// JSON text; absent when the record has no request.
+  pub request: Option<String>,
   /// JSON array text.
   pub waiting: String,
   pub created_at: f64,
@@ -124,7 +126,13 @@ impl NativeStore {
       closed.clone(),
       Duration::from_millis(options.lock_check_interval.max(1).into()),
       on_lost,
-    );
+    )
+    .map_err(|e| {
+      Error::new(
+        "EAGAIN".to_owned(),
+        format!("cannot start the thread that watches claims ({e}); the process is out of threads"),
+      )
+    })?;
     Ok(NativeStore { core, closed })
   }
 
@@ -138,7 +146,8 @@ impl NativeStore {
   #[napi(ts_return_type = "Promise<boolean>")]
   pub fn queue<'env>(&self, env: &'env Env, id: String, target: String) -> Result<Object<'env>> {
     let core = self.core.clone();
-    run(env, move || core.queue(&id, &target), |_, v| Ok(v))
+    let key = self.turn_key(&id);
+    run_in_turn(env, key, move || core.queue(&id, &target), |_, v| Ok(v))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
@@ -149,15 +158,22 @@ impl NativeStore {
     targets: String,
   ) -> Result<Object<'env>> {
     let core = self.core.clone();
-    run(env, move || core.unqueue_all(&id, &targets), |_, ()| Ok(()))
+    let key = self.turn_key(&id);
+    run_in_turn(
+      env,
+      key,
+      move || core.unqueue_all(&id, &targets),
+      |_, ()| Ok(()),
+    )
   }
 
   /// Resolves whether targets are waiting for the value.
   #[napi(ts_return_type = "Promise<boolean>")]
   pub fn fulfill<'env>(&self, env: &'env Env, id: String, value: Buffer) -> Result<Object<'env>> {
     let core = self.core.clone();
+    let key = self.turn_key(&id);
     let value = value.to_vec();
-    run(env, move || core.fulfill(&id, &value), |_, v| Ok(v))
+    run_in_turn(env, key, move || core.fulfill(&id, &value), |_, v| Ok(v))
   }
 
   #[napi(ts_return_type = "Promise<boolean>")]
@@ -168,9 +184,11 @@ impl NativeStore {
     value: Buffer,
   ) -> Result<Object<'env>> {
     let core = self.core.clone();
+    let key = self.claim_turn_key(claim);
     let value = value.to_vec();
-    run(
+    run_in_turn(
       env,
+      key,
       move || core.fulfill_claimed(claim as u64, &value),
       |_, v| Ok(v),
     )
@@ -185,8 +203,10 @@ impl NativeStore {
     request: String,
   ) -> Result<Object<'env>> {
     let core = self.core.clone();
-    run(
+    let key = self.turn_key(&id);
+    run_in_turn(
       env,
+      key,
       move || core.update(&id, old_version, &request),
       |_, ()| Ok(()),
     )
@@ -245,8 +265,10 @@ impl NativeStore {
   #[napi(ts_return_type = "Promise<void>")]
   pub fn done<'env>(&self, env: &'env Env, claim: i64, delivered: String) -> Result<Object<'env>> {
     let core = self.core.clone();
-    run(
+    let key = self.claim_turn_key(claim);
+    run_in_turn(
       env,
+      key,
       move || core.done(claim as u64, &delivered),
       |_, ()| Ok(()),
     )
@@ -350,7 +372,8 @@ impl NativeStore {
   #[napi(ts_return_type = "Promise<void>")]
   pub fn remove<'env>(&self, env: &'env Env, id: String, force: bool) -> Result<Object<'env>> {
     let core = self.core.clone();
-    run(env, move || core.remove(&id, force), |_, ()| Ok(()))
+    let key = self.turn_key(&id);
+    run_in_turn(env, key, move || core.remove(&id, force), |_, ()| Ok(()))
   }
 
   /// Resolves how many jobs were removed.
@@ -398,6 +421,17 @@ impl NativeStore {
   }
 }
 
+impl NativeStore {
+  /// The key of a job's turn: its store folder and id.
+  fn turn_key(&self, id: &str) -> String {
+    format!("{}\0{id}", self.core.layout().root().display())
+  }
+
+  fn claim_turn_key(&self, claim: i64) -> String {
+    self.turn_key(&self.core.claimed_job(claim as u64).unwrap_or_default())
+  }
+}
+
 fn native_job(job: PulledJob) -> NativeJob {
   NativeJob {
     claim: job.claim as i64,
@@ -426,14 +460,68 @@ where
   C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
 {
   let (deferred, promise) = env.create_deferred()?;
-  napi::bindgen_prelude::spawn_blocking(move || {
-    let outcome = work();
-    deferred.resolve(move |env| match outcome {
-      Ok(value) => convert(&env, value),
-      Err(e) => Err(js_error(&env, e)),
+  napi::bindgen_prelude::spawn_blocking(move || settle(deferred, work(), convert));
+  Ok(promise)
+}
+
+/// Like [`run`], for work that updates one job's `state.json`: it waits its turn behind this
+/// process's other updates of that job first (see `gate`), on the runtime rather than on a
+/// thread, unless the turn is free at once.
+fn run_in_turn<'env, T, V, W, C>(
+  env: &'env Env,
+  key: String,
+  work: W,
+  convert: C,
+) -> Result<Object<'env>>
+where
+  T: Send + 'static,
+  V: ToNapiValue + 'static,
+  W: FnOnce() -> crate::error::Result<T> + Send + 'static,
+  C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
+{
+  if let Some(turn) = gate::try_enter(&key) {
+    return run(
+      env,
+      move || {
+        let _turn = turn;
+        work()
+      },
+      convert,
+    );
+  }
+  let (deferred, promise) = env.create_deferred()?;
+  napi::bindgen_prelude::spawn(async move {
+    let turn = gate::enter(key).await;
+    let outcome = napi::bindgen_prelude::spawn_blocking(move || {
+      let _turn = turn;
+      work()
+    })
+    .await
+    .unwrap_or_else(|e| {
+      Err(StoreError::new(
+        crate::error::Code::Os("EIO"),
+        format!("the store's worker thread failed: {e}"),
+      ))
     });
+    settle(deferred, outcome, convert);
   });
   Ok(promise)
+}
+
+/// Settles a promise on the JS thread with the outcome of its work.
+fn settle<T, V, C>(
+  deferred: JsDeferred<V, Box<dyn FnOnce(Env) -> Result<V>>>,
+  outcome: crate::error::Result<T>,
+  convert: C,
+) where
+  T: 'static,
+  C: FnOnce(&Env, T) -> Result<V> + 'static,
+  V: ToNapiValue,
+{
+  deferred.resolve(Box::new(move |env| match outcome {
+    Ok(value) => convert(&env, value),
+    Err(e) => Err(js_error(&env, e)),
+  }));
 }
 
 /// A JS `Error` with `code`, and `path` / `errno` when the failure concerns a file.
@@ -452,33 +540,82 @@ fn js_error(env: &Env, e: StoreError) -> Error {
   build().unwrap_or_else(|err| err)
 }
 
-/// Checks the held claims every `interval` on a thread of its own, so a busy event loop cannot
-/// delay the check, and reports each loss once through `on_lost`. Ends when the store is closed
-/// or garbage-collected.
+/// A store whose claims the watcher checks.
+struct Watched {
+  core: Weak<Store>,
+  closed: Arc<AtomicBool>,
+  interval: Duration,
+  due: Instant,
+  on_lost: LostCallback,
+}
+
+#[derive(Default)]
+struct Watchlist {
+  stores: Vec<Watched>,
+  started: bool,
+}
+
+static WATCHLIST: LazyLock<(Mutex<Watchlist>, Condvar)> = LazyLock::new(Default::default);
+
+/// Has `core`'s held claims checked every `interval` for loss, each loss reported once through
+/// `on_lost`. One thread does this for every store of the process, so a busy event loop cannot
+/// delay a check and a thousand stores do not cost a thousand threads. A store leaves the list
+/// when it is closed or garbage-collected.
 fn watch_claims(
   core: Weak<Store>,
   closed: Arc<AtomicBool>,
   interval: Duration,
   on_lost: LostCallback,
-) {
-  std::thread::Builder::new()
-    .name("fs-job-store-claims".into())
-    .spawn(move || loop {
-      std::thread::sleep(interval);
-      if closed.load(Ordering::Relaxed) {
-        return;
+) -> std::io::Result<()> {
+  let (list, wake) = &*WATCHLIST;
+  let mut list = list.lock().unwrap();
+  if !list.started {
+    std::thread::Builder::new()
+      .name("fs-job-store-claims".into())
+      .spawn(check_claims_forever)?;
+    list.started = true;
+  }
+  list.stores.push(Watched {
+    core,
+    closed,
+    interval,
+    due: Instant::now() + interval,
+    on_lost,
+  });
+  wake.notify_one();
+  Ok(())
+}
+
+fn check_claims_forever() {
+  let (list, wake) = &*WATCHLIST;
+  let mut list = list.lock().unwrap();
+  loop {
+    let now = Instant::now();
+    list
+      .stores
+      .retain(|w| w.core.strong_count() > 0 && !w.closed.load(Ordering::Relaxed));
+    let mut next = now + Duration::from_secs(1);
+    for watched in list.stores.iter_mut() {
+      if watched.due <= now {
+        if let Some(core) = watched.core.upgrade() {
+          for lost in core.lost_claims() {
+            let message = format!(
+              "lost the claim on job '{}': {}; stop working on it, another worker may have it",
+              lost.id, lost.loss
+            );
+            watched.on_lost.call(
+              (lost.claim as i64, message),
+              ThreadsafeFunctionCallMode::NonBlocking,
+            );
+          }
+        }
+        watched.due = now + watched.interval;
       }
-      let Some(core) = core.upgrade() else { return };
-      for lost in core.lost_claims() {
-        let message = format!(
-          "lost the claim on job '{}': {}; stop working on it, another worker may have it",
-          lost.id, lost.loss
-        );
-        on_lost.call(
-          (lost.claim as i64, message),
-          ThreadsafeFunctionCallMode::NonBlocking,
-        );
-      }
-    })
-    .expect("spawn the claim watcher thread");
+      next = next.min(watched.due);
+    }
+    list = wake
+      .wait_timeout(list, next.saturating_duration_since(Instant::now()))
+      .unwrap()
+      .0;
+  }
 }

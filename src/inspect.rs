@@ -30,8 +30,8 @@ pub struct JobInfo {
   pub id: String,
   pub fulfilled: bool,
   pub version: u64,
-  /// JSON text.
-  pub request: String,
+  /// JSON text; `None` when the record has none.
+  pub request: Option<String>,
   /// JSON array text.
   pub waiting: String,
   pub created_at_ms: f64,
@@ -51,7 +51,7 @@ impl Store {
   /// Counts from two or three folder listings, without reading any job's record, so it stays
   /// cheap on large stores. A job counts as fulfilled when it exists and is not pending.
   pub fn stats(&self) -> Result<Stats> {
-    let jobs = Layout::list_ids(self.layout.jobs_dir())?;
+    let jobs = self.layout.list_jobs()?;
     let pending = intersect(&Layout::list_ids(self.layout.pending_dir())?, &jobs);
     let waiting = intersect(&Layout::list_ids(self.layout.waiting_dir())?, &jobs);
     let held = HeldLocks::snapshot();
@@ -83,7 +83,7 @@ impl Store {
       id: id.to_owned(),
       fulfilled,
       version: state.version,
-      request: state.request.get().to_owned(),
+      request: state.request.as_deref().map(|r| r.get().to_owned()),
       waiting: state.waiting_json(),
       created_at_ms: created_at_ms(&self.layout, id),
       fulfilled_at_ms: if fulfilled {
@@ -105,7 +105,7 @@ impl Store {
 
   /// Ids, oldest first.
   pub fn list(&self, which: Listing) -> Result<Vec<String>> {
-    let jobs = Layout::list_ids(self.layout.jobs_dir())?;
+    let jobs = self.layout.list_jobs()?;
     Ok(match which {
       Listing::All => jobs,
       Listing::Pending => intersect(&Layout::list_ids(self.layout.pending_dir())?, &jobs),

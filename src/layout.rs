@@ -93,14 +93,21 @@ impl Layout {
       tmp: root.join("tmp"),
       root,
     };
-    for dir in [&layout.jobs, &layout.pending, &layout.waiting, &layout.tmp] {
+    layout.make_folders()?;
+    Ok(layout)
+  }
+
+  /// Creates the sub-folders that are missing; done on open, and again when one was removed
+  /// while the store was in use (1.2.0 made them on demand too).
+  pub fn make_folders(&self) -> Result<()> {
+    for dir in [&self.jobs, &self.pending, &self.waiting, &self.tmp] {
       match fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(StoreError::io(&e, "create a store sub-folder", dir)),
       }
     }
-    Ok(layout)
+    Ok(())
   }
 
   pub fn root(&self) -> &Path {
@@ -154,6 +161,15 @@ impl Layout {
   /// The ids in `pending/` or `waiting/`, oldest first. Skips 1.2.0's `*.lock` folders and
   /// anything that is not a valid id.
   pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
+    Self::list(dir, false)
+  }
+
+  /// The ids of the job folders in `jobs/`, oldest first; a stray file there is no job.
+  pub fn list_jobs(&self) -> Result<Vec<String>> {
+    Self::list(&self.jobs, true)
+  }
+
+  fn list(dir: &Path, folders_only: bool) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {
       Ok(entries) => entries,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -162,8 +178,12 @@ impl Layout {
     let mut ids = Vec::new();
     for entry in entries {
       let entry = entry.map_err(|e| StoreError::io(&e, "list", dir))?;
+      // The type comes with the listing on most filesystems: no extra system call.
+      if folders_only && !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        continue;
+      }
       if let Ok(name) = entry.file_name().into_string() {
-        if !name.ends_with(".lock") && check_id(&name).is_ok() {
+        if check_id(&name).is_ok() {
           ids.push(name);
         }
       }
@@ -246,6 +266,8 @@ pub fn check_id(id: &str) -> Result<()> {
     Some("it contains a NUL byte")
   } else if id.starts_with('.') {
     Some("it starts with '.'")
+  } else if id.ends_with(".lock") {
+    Some("names ending in '.lock' are lock folders of fs-job-store 1.2.0")
   } else {
     None
   };
@@ -265,7 +287,16 @@ mod tests {
   #[test]
   fn ids_are_single_safe_segments() {
     for bad in [
-      "", ".", "..", "../x", "a/b", "a\\b", "x\0y", "..hidden", ".x",
+      "",
+      ".",
+      "..",
+      "../x",
+      "a/b",
+      "a\\b",
+      "x\0y",
+      "..hidden",
+      ".x",
+      "job-1.lock",
     ] {
       let err = check_id(bad).unwrap_err();
       assert_eq!(err.code, Code::InvalidId, "{bad:?}");

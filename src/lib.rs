@@ -6,6 +6,7 @@ pub mod binding;
 pub mod check;
 pub mod durable;
 pub mod error;
+pub mod gate;
 pub mod inspect;
 pub mod layout;
 pub mod lock;

@@ -87,7 +87,8 @@ impl FileLock {
         unregister(path);
         Ok(Claim::Busy)
       }
-      Err(e) if e.kind() == io::ErrorKind::NotFound => {
+      // No folder there, or a file where the job's folder should be: nothing to lock.
+      Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
         unregister(path);
         Ok(Claim::Missing)
       }

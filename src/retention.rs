@@ -72,7 +72,7 @@ impl Store {
     let cutoff = now_ms() - older_than_ms;
     let pending = Layout::list_ids(self.layout.pending_dir())?;
     let mut removed = 0;
-    for id in Layout::list_ids(self.layout.jobs_dir())? {
+    for id in self.layout.list_jobs()? {
       if pending.binary_search(&id).is_ok() {
         continue;
       }

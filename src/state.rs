@@ -20,7 +20,8 @@ pub struct JobState {
   pub version: u64,
   pub state: u64,
   pub waiting: Vec<Box<RawValue>>,
-  pub request: Box<RawValue>,
+  /// `None` when the record has no `request` key: 1.2.0 wrote none for `create(undefined)`.
+  pub request: Option<Box<RawValue>>,
   other: BTreeMap<String, Box<RawValue>>,
 }
 
@@ -31,7 +32,7 @@ impl JobState {
       version: 0,
       state: PENDING,
       waiting: Vec::new(),
-      request: RawValue::from_string(request.to_owned())?,
+      request: Some(RawValue::from_string(request.to_owned())?),
       other: BTreeMap::new(),
     })
   }
@@ -44,7 +45,7 @@ impl JobState {
     let version = take("version")?;
     let state = take("state")?;
     let waiting = take("waiting")?;
-    let request = take("request")?;
+    let request = fields.remove("request");
     let version: u64 = serde_json::from_str(version.get())
       .map_err(|_| format!("\"version\" is {}, not a whole number", version.get()))?;
     let state: u64 = serde_json::from_str(state.get())
@@ -64,7 +65,8 @@ impl JobState {
   }
 
   pub fn to_json(&self) -> String {
-    let mut out = String::with_capacity(64 + self.request.get().len());
+    let request = self.request.as_deref().map(RawValue::get);
+    let mut out = String::with_capacity(64 + request.map_or(0, str::len));
     write!(
       out,
       "{{\"version\":{},\"state\":{},\"waiting\":[",
@@ -77,8 +79,11 @@ impl JobState {
       }
       out.push_str(target.get());
     }
-    out.push_str("],\"request\":");
-    out.push_str(self.request.get());
+    out.push(']');
+    if let Some(request) = request {
+      out.push_str(",\"request\":");
+      out.push_str(request);
+    }
     for (name, value) in &self.other {
       write!(out, ",{}:{}", Value::String(name.clone()), value.get()).unwrap();
     }
@@ -134,6 +139,14 @@ mod tests {
   }
 
   #[test]
+  fn a_record_without_request_is_read_and_written_back_as_1_2_0_wrote_it() {
+    let text = br#"{"version":0,"state":1,"waiting":[]}"#;
+    let state = JobState::parse(text).unwrap();
+    assert!(state.request.is_none());
+    assert_eq!(state.to_json().as_bytes(), text);
+  }
+
+  #[test]
   fn keeps_unknown_fields() {
     let text = br#"{"version":0,"state":1,"waiting":[],"request":null,"x-note":"hi"}"#;
     let state = JobState::parse(text).unwrap();
@@ -145,8 +158,8 @@ mod tests {
     let cases: [(&[u8], &str); 5] = [
       (b"{\"version\":0,\"sta", "not a JSON object"),
       (
-        b"{\"version\":0,\"state\":1,\"waiting\":[]}",
-        "no \"request\" field",
+        b"{\"version\":0,\"state\":1,\"request\":1}",
+        "no \"waiting\" field",
       ),
       (
         b"{\"version\":-1,\"state\":1,\"waiting\":[],\"request\":1}",

@@ -45,8 +45,8 @@ pub struct PulledJob {
   pub claim: u64,
   pub id: String,
   pub version: u64,
-  /// The request as JSON text.
-  pub request: String,
+  /// The request as JSON text; `None` when the record has none (1.2.0's `create(undefined)`).
+  pub request: Option<String>,
 }
 
 /// A fulfilled job's waiting targets, pulled for delivery; held until [`Store::done`].
@@ -166,7 +166,8 @@ impl Store {
     self.make_link(&link, &id)?;
     // The job folder is filled under a temporary name and renamed into place whole.
     let tmp = self.layout.temp_path();
-    let made = fs::create_dir(&tmp)
+    let made = self
+      .with_folders(|| fs::create_dir(&tmp))
       .map_err(|e| StoreError::io(&e, "create a temporary folder", &tmp))
       .and_then(|()| {
         durable::write_new_file(
@@ -202,6 +203,9 @@ impl Store {
   /// fulfilled, in which case the target can be served at once.
   pub fn queue(&self, id: &str, target: &str) -> Result<bool> {
     layout::check_id(id)?;
+    // Parsed once in full: a target `unqueue` could not compare (nested too deeply) is refused
+    // now rather than left queued for ever.
+    serde_json::from_str::<Value>(target).map_err(|e| invalid_json("target", e))?;
     let target = serde_json::value::RawValue::from_string(target.to_owned())
       .map_err(|e| invalid_json("target", e))?;
     let _lock = self.lock_state(id)?;
@@ -261,12 +265,7 @@ impl Store {
       return Err(already_resolved());
     }
     // Value before state: a record that says fulfilled always has its value.
-    durable::replace_file(
-      &self.layout.temp_path(),
-      &self.layout.value_file(id),
-      value,
-      self.durability(),
-    )?;
+    self.replace(&self.layout.value_file(id), value)?;
     state.state = FULFILLED;
     self.write_state(id, &state)?;
     // Only now, with the value on disk, does the job stop being pending.
@@ -300,7 +299,7 @@ impl Store {
       return Err(StoreError::new(Code::VersionMismatch, "version mismatch"));
     }
     state.version += 1;
-    state.request = request;
+    state.request = Some(request);
     self.write_state(id, &state)
   }
 
@@ -413,6 +412,16 @@ impl Store {
     lost
   }
 
+  /// The job a claim of this store is on, while it is held.
+  pub fn claimed_job(&self, claim: u64) -> Option<String> {
+    self
+      .claims
+      .lock()
+      .unwrap()
+      .get(&claim)
+      .map(|held| held.id.clone())
+  }
+
   /// How many claims this store holds.
   pub fn held_claims(&self) -> usize {
     self.claims.lock().unwrap().len()
@@ -486,7 +495,7 @@ impl Store {
       claim,
       id: id.to_owned(),
       version: state.version,
-      request: state.request.get().to_owned(),
+      request: state.request.as_deref().map(|r| r.get().to_owned()),
     }))
   }
 
@@ -583,20 +592,42 @@ impl Store {
   }
 
   pub(crate) fn write_state(&self, id: &str, state: &JobState) -> Result<()> {
-    durable::replace_file(
-      &self.layout.temp_path(),
-      &self.layout.state_file(id),
-      state.to_json().as_bytes(),
-      self.durability(),
-    )?;
+    self.replace(&self.layout.state_file(id), state.to_json().as_bytes())?;
     durable::sync_dir(&self.layout.job_dir(id), self.durability())
   }
 
   pub(crate) fn make_link(&self, link: &Path, id: &str) -> Result<()> {
-    match symlink(&Layout::link_target(id), link) {
+    match self.with_folders(|| symlink(&Layout::link_target(id), link)) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
       Err(e) => Err(StoreError::io(&e, "create marker", link)),
+    }
+  }
+
+  /// Runs `op`, and once more after re-making the store's sub-folders if it failed for want of
+  /// one (someone removed `pending/` or `tmp/` while the store was open).
+  fn with_folders<T>(&self, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match op() {
+      Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        if self.layout.make_folders().is_err() {
+          return Err(e);
+        }
+        op()
+      }
+      done => done,
+    }
+  }
+
+  /// Replaces `target` atomically with `bytes` (see `durable`), through a fresh temporary file.
+  pub(crate) fn replace(&self, target: &Path, bytes: &[u8]) -> Result<()> {
+    let attempt =
+      || durable::replace_file(&self.layout.temp_path(), target, bytes, self.durability());
+    match attempt() {
+      Err(e) if e.code == Code::Os("ENOENT") && !self.layout.tmp_dir().is_dir() => {
+        self.layout.make_folders()?;
+        attempt()
+      }
+      done => done,
     }
   }
 
@@ -637,7 +668,9 @@ fn compromised(id: &str, loss: &Loss) -> StoreError {
 fn invalid_json(what: &str, e: serde_json::Error) -> StoreError {
   StoreError::new(
     Code::InvalidArgValue,
-    format!("the {what} is not valid JSON ({e}); pass a value JSON.stringify can represent"),
+    format!(
+      "The \"{what}\" argument cannot be stored as JSON ({e}); pass a value JSON.stringify can represent, nested at most 127 levels deep"
+    ),
   )
 }
 
@@ -660,7 +693,7 @@ mod tests {
 
     let job = store.pull_job().unwrap().expect("a pending job");
     assert_eq!((job.id.as_str(), job.version), (id.as_str(), 0));
-    assert_eq!(job.request, r#"{"calculate":"3+3"}"#);
+    assert_eq!(job.request.as_deref(), Some(r#"{"calculate":"3+3"}"#));
     assert!(
       store.pull_job().unwrap().is_none(),
       "the only job is claimed"
@@ -721,7 +754,10 @@ mod tests {
       (err.code, err.message.as_str()),
       (Code::VersionMismatch, "version mismatch")
     );
-    assert_eq!(store.pull_job().unwrap().unwrap().request, "2");
+    assert_eq!(
+      store.pull_job().unwrap().unwrap().request.as_deref(),
+      Some("2")
+    );
     store.fulfill(&id, b"x").unwrap();
     for err in [
       store.fulfill(&id, b"y").unwrap_err(),
