@@ -44,7 +44,17 @@ const ROLES = {
   async rss(sys, { n }) {
     const before = process.resourceUsage().maxRSS
     const result = await loop(n, () => sys.take(), (job) => sys.finish(job))
-    return { ...result, maxRssKb: process.resourceUsage().maxRSS, startRssKb: before, vmHwmKb: vmHwm() }
+    const mem = process.memoryUsage()
+    return {
+      ...result,
+      maxRssKb: process.resourceUsage().maxRSS,
+      startRssKb: before,
+      vmHwmKb: vmHwm(),
+      // Where the memory is at the end: V8's heap and Buffers, and the rest (native: the addon, libc).
+      heapTotalKb: Math.round(mem.heapTotal / 1024),
+      externalKb: Math.round(mem.external / 1024),
+      rssKb: Math.round(mem.rss / 1024),
+    }
   },
 
   /** W3 producer: waits for 'go', creates `n` jobs, reports when the last is acknowledged. */
