@@ -29,6 +29,8 @@ const HELP = `usage: npm run bench -- [options]
   --w6-samples S        kills measured in W6 (default 20)
   --legacy-w6-samples S kills measured for 1.2.0 in W6 (default 2; each takes ~10 s)
   --rss-depths LIST     queue depths for the RSS check (default 1000,100000)
+  --rss-dir-root DIR    where the RSS check's folders are made (default /dev/shm if present:
+                        memory does not depend on the filesystem, and seeding is slow on disks)
   --ours DIR            the fs-job-store checkout to measure (default: this repo)
   --json-out FILE       also write every row as JSON to FILE
   --timeout S           seconds before a trial is killed and reported as failed (default 300)
@@ -51,6 +53,9 @@ function parseArgs(argv) {
     w6Samples: 20,
     legacyW6Samples: 2,
     rssDepths: [1000, 100000],
+    // Memory does not depend on the filesystem, and seeding 100,000 jobs on a slow disk takes
+    // minutes: the RSS check runs on tmpfs when there is one.
+    rssDirRoot: fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(),
     ours: path.resolve(__dirname, '..'),
     jsonOut: null,
     timeout: 300,
@@ -92,6 +97,7 @@ function parseArgs(argv) {
       case '--w6-samples': o.w6Samples = set.w6Samples = int(v(), a); break
       case '--legacy-w6-samples': o.legacyW6Samples = set.legacyW6Samples = int(v(), a); break
       case '--rss-depths': o.rssDepths = set.rssDepths = list(v()).map((d) => int(d, a)); break
+      case '--rss-dir-root': o.rssDirRoot = v(); break
       case '--ours': o.ours = path.resolve(v()); break
       case '--json-out': o.jsonOut = path.resolve(v()); break
       case '--timeout': o.timeout = int(v(), a); break
@@ -158,14 +164,14 @@ function machine(dirRoot) {
 }
 
 class Trials {
-  constructor(ctx) {
-    this.ctx = ctx
+  constructor(dirRoot) {
+    this.dirRoot = dirRoot
   }
 
   /** A fresh folder under the dir root: `store/` is the store, `ostmp/` is 1.2.0's TMPDIR (its
    * temp dirs must be on the store's filesystem, or its renames fail with EXDEV). */
   fresh() {
-    const root = fs.mkdtempSync(path.join(this.ctx.opts.dirRoot, 'fjs-bench-'))
+    const root = fs.mkdtempSync(path.join(this.dirRoot, 'fjs-bench-'))
     const store = path.join(root, 'store')
     fs.mkdirSync(store)
     for (const sub of ['jobs', 'pending', 'waiting']) fs.mkdirSync(path.join(store, sub))
@@ -175,7 +181,7 @@ class Trials {
 
   remove(trial) {
     spawnSync('rm', ['-rf', trial.root])
-    syncFs(this.ctx.opts.dirRoot)
+    syncFs(this.dirRoot)
   }
 }
 
@@ -263,12 +269,12 @@ function runFloor(ctx, args) {
 
 function seedPending(ctx, store, n) {
   if (n > 0) runFloor(ctx, ['seed', '--dir', store, '--n', String(n)])
-  syncFs(ctx.opts.dirRoot)
+  syncFs(store)
 }
 
 function seedNotifications(ctx, store, n) {
   runFloor(ctx, ['seed', '--notify', '--dir', store, '--n', String(n)])
-  syncFs(ctx.opts.dirRoot)
+  syncFs(store)
 }
 
 // ---------------------------------------------------------------- comparisons
@@ -433,10 +439,13 @@ const WORKLOADS = {
    * seeded (by the floor, no fsync) with depth + 4 batches; then floor and ours each take a
    * batch, relaxed and durable, in an order that alternates, so every batch starts at a depth
    * between `depth` and `depth + 4·batch`. The first job of a batch is timed apart (it lists
-   * the folder); the row shows the mean of the others.
+   * the folder); ours also leaves out the next min(50, batch/5) jobs, its warm-up in a fresh
+   * process. The row shows the mean of the remaining jobs.
    */
   async w5(ctx) {
     const { w5Depths, w5Batch: batch, rounds } = ctx.opts
+    // Ours skips this many jobs after the first before its clock starts (see child.js loop()).
+    const warmup = Math.min(50, Math.floor(batch / 5))
     const withFloor = ctx.opts.systems.includes('floor')
     for (const depth of w5Depths) {
       const keys = []
@@ -444,10 +453,15 @@ const WORKLOADS = {
       const samples = new Map(keys.map((k) => [k.join('/'), []]))
       const firsts = new Map(keys.map((k) => [k.join('/'), []]))
       const errors = {}
+      // A deep queue is seeded once for all rounds when the rounds' batches change its depth by
+      // 10 % at most: seeding 100,000 jobs takes minutes on a slow disk.
+      const perRound = keys.length * batch
+      const shared = depth >= 10 * rounds * perRound ? ctx.trials.fresh() : null
+      if (shared) seedPending(ctx, shared.store, depth + rounds * perRound)
       for (let r = 0; r < rounds; r++) {
-        const t = ctx.trials.fresh()
+        const t = shared || ctx.trials.fresh()
         try {
-          seedPending(ctx, t.store, depth + keys.length * batch)
+          if (!shared) seedPending(ctx, t.store, depth + perRound)
           const order = r % 2 ? [...keys].reverse() : keys
           for (const [durable, sys] of order) {
             const key = `${durable}/${sys}`
@@ -456,10 +470,10 @@ const WORKLOADS = {
               if (sys === 'floor') {
                 out = runFloor(ctx, ['drain', '--dir', t.store, '--n', String(batch), ...(durable ? ['--durable'] : [])])
               } else {
-                out = await runTrial(ctx, { system: 'ours', role: 'drain', dir: t.store, n: batch, durable }, t.env)
+                out = await runTrial(ctx, { system: 'ours', role: 'drain', dir: t.store, n: batch, durable, warmup }, t.env)
               }
               if (out.n !== batch) throw new Error(`${sys} drained ${out.n} of ${batch}`)
-              samples.get(key).push((out.rest_secs / (batch - 1)) * 1e6)
+              samples.get(key).push((out.rest_secs / (out.rest_n === undefined ? batch - 1 : out.rest_n)) * 1e6)
               firsts.get(key).push(out.first_secs * 1e3)
             } catch (err) {
               errors[key] = String(err.message).split('\n')[0]
@@ -467,9 +481,10 @@ const WORKLOADS = {
             }
           }
         } finally {
-          ctx.trials.remove(t)
+          if (!shared) ctx.trials.remove(t)
         }
       }
+      if (shared) ctx.trials.remove(shared)
       for (const durable of ctx.opts.durable) {
         const s = {}
         const e = {}
@@ -524,7 +539,7 @@ const WORKLOADS = {
           byDepth[depth][kind] = byDepth[depth].drain
           continue
         }
-        const t = ctx.trials.fresh()
+        const t = ctx.rssTrials.fresh()
         try {
           seedPending(ctx, t.store, depth)
           const out = await runTrial(ctx, { system: 'ours', role: 'rss', dir: t.store, n, durable: false }, t.env)
@@ -541,7 +556,7 @@ const WORKLOADS = {
             jobs_per_s: round(out.n / out.secs, 4),
           }
         } finally {
-          ctx.trials.remove(t)
+          ctx.rssTrials.remove(t)
         }
       }
     }
@@ -554,7 +569,8 @@ const WORKLOADS = {
       durable: false,
       unit: 'MiB',
       higher: false,
-      fs: ctx.machine.fs,
+      fs: ctx.rssFs,
+      dirRoot: ctx.opts.rssDirRoot,
       results: { ours: { byDepth } },
       ratios: { drain: ratio('drain'), depth_only: ratio('depth_only') },
     }
@@ -621,7 +637,9 @@ async function recovery(ctx, system, durable, count) {
         holder.kill('SIGKILL')
         const pulled = await poller.waitFor('pulled', 120)
         if (pulled.id !== id) throw new Error(`poller pulled ${pulled.id}, expected ${id}`)
-        lat.push(Number(BigInt(pulled.t) - tKill) / 1e6)
+        const ms = Number(BigInt(pulled.t) - tKill) / 1e6
+        if (ms < 0) throw new Error(`the job was pulled ${-ms} ms before the kill: the holder had let go of it`)
+        lat.push(ms)
       } finally {
         holder.kill('SIGKILL')
         await holder.exit
@@ -730,7 +748,9 @@ async function main() {
   const floorBin = setup.ensureFloor()
   setup.checkOurs(opts.ours)
   const ctx = { opts, legacyLib, floorBin, rows: [], machine: machine(opts.dirRoot) }
-  ctx.trials = new Trials(ctx)
+  ctx.trials = new Trials(opts.dirRoot)
+  ctx.rssTrials = new Trials(opts.rssDirRoot)
+  ctx.rssFs = machine(opts.rssDirRoot).fs
   process.stdout.write(`BENCH_MACHINE ${JSON.stringify({ ...ctx.machine, options: opts })}\n`)
   process.stderr.write(
     `[bench] ${ctx.machine.nproc} cores, ${ctx.machine.kernel}, ${opts.dirRoot} on ${ctx.machine.fs}; ` +

@@ -30,9 +30,9 @@ const ROLES = {
 
   /** W2 and W5: pull + fulfil + release, `n` times (or until the queue is empty). The first job
    * is timed apart: it includes whatever a fresh worker does once (listing the folder). */
-  async drain(sys, { n, seed }) {
+  async drain(sys, { n, seed, warmup = 0 }) {
     if (seed) sys.seed(n)
-    return loop(n, () => sys.take(), (job) => sys.finish(job))
+    return loop(n, () => sys.take(), (job) => sys.finish(job), warmup)
   },
 
   /** W4: pull a notification, deliver, done. */
@@ -90,8 +90,11 @@ const ROLES = {
     for (;;) {
       const job = await sys.take()
       if (job) {
+        // A ref'd timer keeps this process (and its claim) alive until the harness kills it:
+        // with no 'message' listener the IPC channel does not, and a process that exits on its
+        // own releases the job before the kill and spoils the measurement.
+        setInterval(() => {}, 1 << 30)
         send({ type: 'holding', id: String(job.id) })
-        // The IPC channel keeps this process alive until the harness kills it.
         return new Promise(() => {})
       }
       await sleep(1)
@@ -144,11 +147,16 @@ const ROLES = {
   },
 }
 
-async function loop(n, take, finish) {
+/** Takes and finishes up to `n` items. Besides the total it times the first item apart, and
+ * `rest_secs` covers the items after the first `1 + warmup` (a fresh process runs its first few
+ * hundred calls slower while V8 compiles and threads start). */
+async function loop(n, take, finish, warmup = 0) {
   let done = 0
   let firstSecs = 0
+  let restStart = null
   const t0 = now()
   while (done < n) {
+    if (done === 1 + warmup) restStart = now()
     const item = await take()
     if (!item) break
     await finish(item)
@@ -156,7 +164,8 @@ async function loop(n, take, finish) {
     if (done === 1) firstSecs = secsSince(t0)
   }
   const secs = secsSince(t0)
-  return { n: done, secs, first_secs: firstSecs, rest_secs: secs - firstSecs }
+  const restN = Math.max(0, done - 1 - warmup)
+  return { n: done, secs, first_secs: firstSecs, rest_n: restN, rest_secs: restStart === null ? 0 : secsSince(restStart) }
 }
 
 function vmHwm() {
