@@ -160,6 +160,7 @@ function machine(dirRoot) {
     fs: sh('findmnt', ['-n', '-o', 'FSTYPE', '-T', dirRoot]) || sh('stat', ['-f', '-c', '%T', dirRoot]),
     mountOptions: sh('findmnt', ['-n', '-o', 'OPTIONS', '-T', dirRoot]),
     date: new Date().toISOString(),
+    loadavg: os.loadavg().map((x) => round(x, 3)),
   }
 }
 
@@ -319,7 +320,8 @@ function finishRow(ctx, row, samples, extras, errors) {
     const b = results[name] && results[name].median
     ratios[name] = ours && b ? round(ours / b, 3) : null
   }
-  const full = { ...row, fs: ctx.machine.fs, results, ratios }
+  // The 1-minute load average when the row ends: other work on the machine shows up here.
+  const full = { ...row, fs: ctx.machine.fs, results, ratios, loadavg1: round(os.loadavg()[0], 3) }
   ctx.rows.push(full)
   process.stdout.write(`BENCH ${JSON.stringify(full)}\n`)
   return full
@@ -573,6 +575,7 @@ const WORKLOADS = {
       dirRoot: ctx.opts.rssDirRoot,
       results: { ours: { byDepth } },
       ratios: { drain: ratio('drain'), depth_only: ratio('depth_only') },
+      loadavg1: round(os.loadavg()[0], 3),
     }
     ctx.rows.push(row)
     process.stdout.write(`BENCH ${JSON.stringify(row)}\n`)
@@ -766,6 +769,8 @@ async function main() {
   const tlist = targets(ctx)
   for (const t of tlist) process.stdout.write(`BENCH_TARGET ${JSON.stringify(t)}\n`)
   process.stdout.write(`\n## ${ctx.machine.fs} (${opts.dirRoot}), ${ctx.machine.nproc} cores, ${ctx.machine.kernel}\n\n`)
+  const loads = ctx.rows.map((r) => r.loadavg1).filter((x) => x !== undefined)
+  process.stdout.write(`Load average (1 min) at the start ${ctx.machine.loadavg[0]}, at the end of rows ${Math.min(...loads)}–${Math.max(...loads)} (this run alone keeps it near 1–2 on ${ctx.machine.nproc} cores).\n\n`)
   process.stdout.write(`${table(ctx)}\n\nRatios are ours ÷ baseline in the row's unit: ↑ higher is better (>1× means ours is faster), ↓ lower is better (<1× means ours is faster).\n\n`)
   process.stdout.write(`${targetTable(tlist)}\n\n`)
   process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
