@@ -36,7 +36,7 @@ pub enum LockKind {
 }
 
 impl LockKind {
-  fn file_name(self) -> &'static str {
+  pub fn file_name(self) -> &'static str {
     match self {
       LockKind::Work => "work.lock",
       LockKind::Notify => "notify.lock",

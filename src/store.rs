@@ -176,6 +176,14 @@ impl Store {
           self.durability(),
         )
       })
+      .and_then(|()| {
+        // Every job is fulfilled some day, under its state lock: make that file now, in the
+        // folder being built, rather than as an extra new inode on the fulfil path.
+        let lock = tmp.join(LockKind::State.file_name());
+        fs::File::create(&lock)
+          .map(drop)
+          .map_err(|e| StoreError::io(&e, "create", &lock))
+      })
       .and_then(|()| durable::sync_dir(&tmp, self.durability()))
       .and_then(|()| {
         fs::rename(&tmp, &job_dir).map_err(|e| StoreError::io(&e, "rename into place", &job_dir))
