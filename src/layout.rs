@@ -11,6 +11,7 @@
 //! DIR/tmp/                   our temporary files; inside the store so a rename never crosses filesystems
 //! ```
 
+use std::collections::BinaryHeap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -162,6 +163,34 @@ impl Layout {
   /// anything that is not a valid id.
   pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
     Self::list(dir, false)
+  }
+
+  /// The `limit` oldest ids in `dir` (newer than `after`, if given), oldest first, in memory
+  /// proportional to `limit` whatever the folder's size.
+  pub fn list_oldest(dir: &Path, limit: usize, after: Option<&str>) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+      Ok(entries) => entries,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+      Err(e) => return Err(StoreError::io(&e, "list", dir)),
+    };
+    // A max-heap of the oldest seen so far: a newer name than its top is not kept.
+    let mut oldest: BinaryHeap<String> = BinaryHeap::with_capacity(limit.min(65536) + 1);
+    for entry in entries {
+      let entry = entry.map_err(|e| StoreError::io(&e, "list", dir))?;
+      let Ok(name) = entry.file_name().into_string() else {
+        continue;
+      };
+      if check_id(&name).is_err() || after.is_some_and(|after| name.as_str() <= after) {
+        continue;
+      }
+      if oldest.len() < limit {
+        oldest.push(name);
+      } else if oldest.peek().is_some_and(|newest| name < *newest) {
+        oldest.pop();
+        oldest.push(name);
+      }
+    }
+    Ok(oldest.into_sorted_vec())
   }
 
   /// The ids of the job folders in `jobs/`, oldest first; a stray file there is no job.
@@ -317,6 +346,27 @@ mod tests {
     sorted.sort();
     assert_eq!(ids, sorted);
     assert!(ids[0].starts_with("job-"));
+  }
+
+  #[test]
+  fn listing_the_oldest_keeps_only_that_many() {
+    let dir = std::env::temp_dir().join(format!("layout-oldest-{}", new_id()));
+    fs::create_dir_all(&dir).unwrap();
+    let mut ids: Vec<String> = (0..50).map(|_| new_id()).collect();
+    for id in ids.iter().rev() {
+      fs::write(dir.join(id), b"").unwrap();
+    }
+    ids.sort();
+    assert_eq!(
+      Layout::list_oldest(&dir, 7, None).unwrap(),
+      ids[..7].to_vec()
+    );
+    assert_eq!(
+      Layout::list_oldest(&dir, 7, Some(&ids[6])).unwrap(),
+      ids[7..14].to_vec()
+    );
+    assert_eq!(Layout::list_oldest(&dir, 500, None).unwrap(), ids);
+    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]

@@ -81,6 +81,13 @@ pub(crate) struct HeldClaim {
   loss_reported: bool,
 }
 
+/// How many of the oldest ids a cursor keeps from one listing: enough that a deep queue is
+/// listed rarely, few enough that a worker's memory does not grow with the queue's depth.
+#[cfg(not(test))]
+const CURSOR_SIZE: usize = 8192;
+#[cfg(test)]
+const CURSOR_SIZE: usize = 4;
+
 /// The ids of one marker folder in the order pulls try them. Refilled from a listing only when it
 /// runs dry or grows old, so a pull does not pay for the whole queue.
 #[derive(Debug, Default)]
@@ -88,14 +95,22 @@ struct Cursor {
   ids: VecDeque<String>,
   listed_at: Option<Instant>,
   list_cost: Duration,
+  /// The listing stopped at its size limit: newer ids wait beyond `last`.
+  more_after: Option<String>,
 }
 
 impl Cursor {
-  fn refill(&mut self, dir: &Path) -> Result<()> {
+  /// Lists the oldest ids again, or with `after` the oldest ones newer than it.
+  fn refill(&mut self, dir: &Path, after: Option<&str>) -> Result<()> {
     let started = Instant::now();
-    self.ids = Layout::list_ids(dir)?.into();
-    self.listed_at = Some(started);
-    self.list_cost = started.elapsed();
+    let ids = Layout::list_oldest(dir, CURSOR_SIZE, after)?;
+    self.more_after = (ids.len() == CURSOR_SIZE).then(|| ids[ids.len() - 1].clone());
+    self.ids = ids.into();
+    // A continued listing does not make the cursor fresh: its start is as old as before.
+    if after.is_none() {
+      self.listed_at = Some(started);
+      self.list_cost = started.elapsed();
+    }
     Ok(())
   }
 
@@ -464,11 +479,15 @@ impl Store {
     let mut failure = None;
     loop {
       if cursor.ids.is_empty() || cursor.expired() {
-        // Nothing is claimable only if a listing made during this pull says so.
+        // Nothing is claimable only if a listing made during this pull, read to its end, says so.
         if cursor.ids.is_empty() && cursor.listed_since(started) {
-          return failure.map_or(Ok(None), Err);
+          match cursor.more_after.take() {
+            Some(last) => cursor.refill(dir, Some(&last))?,
+            None => return failure.map_or(Ok(None), Err),
+          }
+          continue;
         }
-        cursor.refill(dir)?;
+        cursor.refill(dir, None)?;
         continue;
       }
       let id = cursor.ids.pop_front().expect("cursor is not empty");
@@ -620,6 +639,9 @@ impl Store {
         if self.layout.make_folders().is_err() {
           return Err(e);
         }
+        for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
+          sync.reopen();
+        }
         op()
       }
       done => done,
@@ -737,6 +759,22 @@ mod tests {
       .collect();
     assert_eq!(pulled, ids);
     assert!(store.pull_job().unwrap().is_none());
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn a_free_job_is_found_behind_more_held_ones_than_a_listing_keeps() {
+    let (a, dir) = open_store();
+    let b = Store::open(&dir, Options::default()).unwrap();
+    let ids: Vec<String> = (0..CURSOR_SIZE * 2 + 1)
+      .map(|i| a.create(&i.to_string()).unwrap())
+      .collect();
+    let held: Vec<PulledJob> = (0..CURSOR_SIZE * 2)
+      .map(|_| a.pull_job().unwrap().unwrap())
+      .collect();
+    assert_eq!(b.pull_job().unwrap().unwrap().id, ids[CURSOR_SIZE * 2]);
+    assert!(b.pull_job().unwrap().is_none());
+    drop(held);
     fs::remove_dir_all(&dir).unwrap();
   }
 
