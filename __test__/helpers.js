@@ -33,11 +33,12 @@ function runFile(file, args = [], options = {}) {
   return run([file, ...args], options)
 }
 
-function run(argv, { timeoutMs = 30000, env } = {}) {
+/** `env` is added to this process's environment, or with `inheritEnv: false` replaces it. */
+function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
+      cwd,
+      env: inheritEnv ? { ...process.env, ...env } : env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -46,7 +47,7 @@ function run(argv, { timeoutMs = 30000, env } = {}) {
     child.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`child did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+      reject(new Error(`${argv.slice(0, 2).join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
     }, timeoutMs)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)

@@ -8,8 +8,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn, spawnSync } = require('node:child_process')
-const { ROOT, tempDir } = require('./helpers')
+const { spawnSync } = require('node:child_process')
+const { ROOT, tempDir, runFile } = require('./helpers')
 
 /** What the tarball must hold, and nothing else. Commands named in package.json `bin` are packed too. */
 function expectedFiles() {
@@ -48,25 +48,8 @@ function userEnv(binDir) {
   return env
 }
 
-/** Runs `node file args`, resolving `{ code, stdout, stderr }`; rejects if it has not exited by itself within `timeoutMs`. */
-function run(file, args, { cwd, env, timeoutMs = 30000 }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`${path.basename(file)} ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
-    }, timeoutMs)
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
-}
+/** Runs `node file args` in the user's environment only (see `userEnv`). */
+const run = (file, args, options) => runFile(file, args, { ...options, inheritEnv: false })
 
 /** Asserts a clean exit and returns the stdout lines. */
 function lines(name, { code, signal, stdout, stderr }) {
