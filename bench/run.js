@@ -770,7 +770,7 @@ async function main() {
   for (const t of tlist) process.stdout.write(`BENCH_TARGET ${JSON.stringify(t)}\n`)
   process.stdout.write(`\n## ${ctx.machine.fs} (${opts.dirRoot}), ${ctx.machine.nproc} cores, ${ctx.machine.kernel}\n\n`)
   const loads = ctx.rows.map((r) => r.loadavg1).filter((x) => x !== undefined)
-  process.stdout.write(`Load average (1 min) at the start ${ctx.machine.loadavg[0]}, at the end of rows ${Math.min(...loads)}–${Math.max(...loads)} (this run alone keeps it near 1–2 on ${ctx.machine.nproc} cores).\n\n`)
+  process.stdout.write(`Load average (1 min) at the start ${ctx.machine.loadavg[0]}, at the end of rows ${Math.min(...loads)}–${Math.max(...loads)} on ${ctx.machine.nproc} cores; each BENCH line has its own \`loadavg1\`. The run's own processes count in it too.\n\n`)
   process.stdout.write(`${table(ctx)}\n\nRatios are ours ÷ baseline in the row's unit: ↑ higher is better (>1× means ours is faster), ↓ lower is better (<1× means ours is faster).\n\n`)
   process.stdout.write(`${targetTable(tlist)}\n\n`)
   process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
