@@ -164,9 +164,12 @@ function machine(dirRoot) {
   }
 }
 
+const allTrials = []
+
 class Trials {
   constructor(dirRoot) {
     this.dirRoot = dirRoot
+    allTrials.push(this)
   }
 
   /** A fresh folder under the dir root: `store/` is the store, `ostmp/` is 1.2.0's TMPDIR (its
@@ -180,9 +183,20 @@ class Trials {
     return { root, store, env: { ...process.env, TMPDIR: path.join(root, 'ostmp') } }
   }
 
+  /** Moves a finished trial's folder aside; `purge()` deletes them all at the end of the run.
+   * Deleting between trials slows the next ones down: on an ext4 without a journal (as here)
+   * the inode allocator skips, one by one, every inode freed in the last 60 to 360 seconds
+   * (`recently_deleted()`), so a run that deletes thousands of inodes between trials makes every
+   * following create pay for it, and more so for the systems that make more inodes per job. */
   remove(trial) {
-    spawnSync('rm', ['-rf', trial.root])
+    if (!this.trash) this.trash = fs.mkdtempSync(path.join(this.dirRoot, 'fjs-bench-done-'))
+    fs.renameSync(trial.root, path.join(this.trash, path.basename(trial.root)))
     syncFs(this.dirRoot)
+  }
+
+  purge() {
+    if (this.trash) spawnSync('rm', ['-rf', this.trash])
+    this.trash = null
   }
 }
 
@@ -766,6 +780,9 @@ async function main() {
     await WORKLOADS[w](ctx)
     process.stderr.write(`[bench] ${w} took ${((Date.now() - t) / 1000).toFixed(1)} s\n`)
   }
+  process.stderr.write('[bench] deleting the trial folders\n')
+  ctx.trials.purge()
+  ctx.rssTrials.purge()
   const tlist = targets(ctx)
   for (const t of tlist) process.stdout.write(`BENCH_TARGET ${JSON.stringify(t)}\n`)
   process.stdout.write(`\n## ${ctx.machine.fs} (${opts.dirRoot}), ${ctx.machine.nproc} cores, ${ctx.machine.kernel}\n\n`)
@@ -778,6 +795,7 @@ async function main() {
 }
 
 main().catch((err) => {
+  for (const t of allTrials) t.purge()
   process.stderr.write(`bench: ${err.stack || err}\n`)
   process.exit(1)
 })
