@@ -164,9 +164,12 @@ function machine(dirRoot) {
   }
 }
 
+const allTrials = []
+
 class Trials {
   constructor(dirRoot) {
     this.dirRoot = dirRoot
+    allTrials.push(this)
   }
 
   /** A fresh folder under the dir root: `store/` is the store, `ostmp/` is 1.2.0's TMPDIR (its
@@ -180,9 +183,20 @@ class Trials {
     return { root, store, env: { ...process.env, TMPDIR: path.join(root, 'ostmp') } }
   }
 
+  /** Moves a finished trial's folder aside; `purge()` deletes them all at the end of the run.
+   * Deleting between trials slows the next ones down: on an ext4 without a journal (as here)
+   * the inode allocator skips, one by one, every inode freed in the last 60 to 360 seconds
+   * (`recently_deleted()`), so a run that deletes thousands of inodes between trials makes every
+   * following create pay for it, and more so for the systems that make more inodes per job. */
   remove(trial) {
-    spawnSync('rm', ['-rf', trial.root])
+    if (!this.trash) this.trash = fs.mkdtempSync(path.join(this.dirRoot, 'fjs-bench-done-'))
+    fs.renameSync(trial.root, path.join(this.trash, path.basename(trial.root)))
     syncFs(this.dirRoot)
+  }
+
+  purge() {
+    if (this.trash) spawnSync('rm', ['-rf', this.trash])
+    this.trash = null
   }
 }
 
@@ -766,11 +780,14 @@ async function main() {
     await WORKLOADS[w](ctx)
     process.stderr.write(`[bench] ${w} took ${((Date.now() - t) / 1000).toFixed(1)} s\n`)
   }
+  process.stderr.write('[bench] deleting the trial folders\n')
+  ctx.trials.purge()
+  ctx.rssTrials.purge()
   const tlist = targets(ctx)
   for (const t of tlist) process.stdout.write(`BENCH_TARGET ${JSON.stringify(t)}\n`)
   process.stdout.write(`\n## ${ctx.machine.fs} (${opts.dirRoot}), ${ctx.machine.nproc} cores, ${ctx.machine.kernel}\n\n`)
   const loads = ctx.rows.map((r) => r.loadavg1).filter((x) => x !== undefined)
-  process.stdout.write(`Load average (1 min) at the start ${ctx.machine.loadavg[0]}, at the end of rows ${Math.min(...loads)}–${Math.max(...loads)} (this run alone keeps it near 1–2 on ${ctx.machine.nproc} cores).\n\n`)
+  process.stdout.write(`Load average (1 min) at the start ${ctx.machine.loadavg[0]}, at the end of rows ${Math.min(...loads)}–${Math.max(...loads)} on ${ctx.machine.nproc} cores; each BENCH line has its own \`loadavg1\`. The run's own processes count in it too.\n\n`)
   process.stdout.write(`${table(ctx)}\n\nRatios are ours ÷ baseline in the row's unit: ↑ higher is better (>1× means ours is faster), ↓ lower is better (<1× means ours is faster).\n\n`)
   process.stdout.write(`${targetTable(tlist)}\n\n`)
   process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
@@ -778,6 +795,7 @@ async function main() {
 }
 
 main().catch((err) => {
+  for (const t of allTrials) t.purge()
   process.stderr.write(`bench: ${err.stack || err}\n`)
   process.exit(1)
 })
