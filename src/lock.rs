@@ -178,10 +178,6 @@ impl FileLock {
     }))
   }
 
-  pub fn path(&self) -> &Path {
-    &self.path
-  }
-
   /// Checks that this lock still guards its file; `Some` says how it was lost.
   pub fn lost(&self) -> Option<Loss> {
     let identity = self.identity?;

@@ -445,11 +445,6 @@ impl Store {
       .map(|held| held.id.clone())
   }
 
-  /// How many claims this store holds.
-  pub fn held_claims(&self) -> usize {
-    self.claims.lock().unwrap().len()
-  }
-
   /// The id of a claim that still holds, or `ECOMPROMISED`.
   fn holding(&self, claim: u64) -> Result<String> {
     let claims = self.claims.lock().unwrap();

@@ -132,10 +132,6 @@ impl Wake {
     self.changed.notify_all();
     self.watcher.lock().unwrap().take();
   }
-
-  pub fn is_closed(&self) -> bool {
-    self.state.lock().unwrap().closed
-  }
 }
 
 #[cfg(test)]
