@@ -283,7 +283,7 @@ impl NativeStore {
     token: i64,
   ) -> Result<Object<'env>> {
     let core = self.core.clone();
-    let wait = Duration::from_secs_f64(wait_ms.max(0.0) / 1000.0);
+    let wait = wait_duration(wait_ms);
     run(
       env,
       move || core.pull_job_wait(wait, token as u64),
@@ -299,7 +299,7 @@ impl NativeStore {
     token: i64,
   ) -> Result<Object<'env>> {
     let core = self.core.clone();
-    let wait = Duration::from_secs_f64(wait_ms.max(0.0) / 1000.0);
+    let wait = wait_duration(wait_ms);
     run(
       env,
       move || core.pull_notification_wait(wait, token as u64),
@@ -430,6 +430,11 @@ impl NativeStore {
   fn claim_turn_key(&self, claim: i64) -> String {
     self.turn_key(&self.core.claimed_job(claim as u64).unwrap_or_default())
   }
+}
+
+/// A wait given in JavaScript milliseconds; negative means none.
+fn wait_duration(ms: f64) -> Duration {
+  Duration::from_secs_f64(ms.max(0.0) / 1000.0)
 }
 
 fn native_job(job: PulledJob) -> NativeJob {

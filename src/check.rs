@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Code, Result, StoreError};
-use crate::layout::{Layout, LockKind};
-use crate::lock::FileLock;
+use crate::layout::Layout;
 use crate::state::{FULFILLED, PENDING};
 use crate::store::Store;
 
@@ -97,10 +96,7 @@ impl Store {
   /// Checks one job's record against its markers, under its state lock so no update races us.
   fn check_job(&self, id: &str, repair: bool, problems: &mut Vec<Problem>) -> Result<()> {
     let layout = &self.layout;
-    let _lock = FileLock::lock_bounded(
-      &layout.lock_file(id, LockKind::State),
-      self.options.lock_wait,
-    )?;
+    let _lock = self.lock_state(id)?;
     let state = self.read_state(id)?;
     let pending = layout.pending_link(id);
     let waiting = layout.waiting_link(id);

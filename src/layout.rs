@@ -162,21 +162,39 @@ impl Layout {
   /// The ids in `pending/` or `waiting/`, oldest first. Skips 1.2.0's `*.lock` folders and
   /// anything that is not a valid id.
   pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
-    Self::list(dir, false)
+    Self::list(dir, false, usize::MAX, None)
   }
 
   /// The `limit` oldest ids in `dir` (newer than `after`, if given), oldest first, in memory
   /// proportional to `limit` whatever the folder's size.
   pub fn list_oldest(dir: &Path, limit: usize, after: Option<&str>) -> Result<Vec<String>> {
+    Self::list(dir, false, limit, after)
+  }
+
+  /// The ids of the job folders in `jobs/`, oldest first; a stray file there is no job.
+  pub fn list_jobs(&self) -> Result<Vec<String>> {
+    Self::list(&self.jobs, true, usize::MAX, None)
+  }
+
+  fn list(
+    dir: &Path,
+    folders_only: bool,
+    limit: usize,
+    after: Option<&str>,
+  ) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {
       Ok(entries) => entries,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
       Err(e) => return Err(StoreError::io(&e, "list", dir)),
     };
     // A max-heap of the oldest seen so far: a newer name than its top is not kept.
-    let mut oldest: BinaryHeap<String> = BinaryHeap::with_capacity(limit.min(65536) + 1);
+    let mut oldest: BinaryHeap<String> = BinaryHeap::with_capacity(limit.min(65536));
     for entry in entries {
       let entry = entry.map_err(|e| StoreError::io(&e, "list", dir))?;
+      // The type comes with the listing on most filesystems: no extra system call.
+      if folders_only && !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        continue;
+      }
       let Ok(name) = entry.file_name().into_string() else {
         continue;
       };
@@ -191,34 +209,6 @@ impl Layout {
       }
     }
     Ok(oldest.into_sorted_vec())
-  }
-
-  /// The ids of the job folders in `jobs/`, oldest first; a stray file there is no job.
-  pub fn list_jobs(&self) -> Result<Vec<String>> {
-    Self::list(&self.jobs, true)
-  }
-
-  fn list(dir: &Path, folders_only: bool) -> Result<Vec<String>> {
-    let entries = match fs::read_dir(dir) {
-      Ok(entries) => entries,
-      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-      Err(e) => return Err(StoreError::io(&e, "list", dir)),
-    };
-    let mut ids = Vec::new();
-    for entry in entries {
-      let entry = entry.map_err(|e| StoreError::io(&e, "list", dir))?;
-      // The type comes with the listing on most filesystems: no extra system call.
-      if folders_only && !entry.file_type().is_ok_and(|t| t.is_dir()) {
-        continue;
-      }
-      if let Ok(name) = entry.file_name().into_string() {
-        if check_id(&name).is_ok() {
-          ids.push(name);
-        }
-      }
-    }
-    ids.sort_unstable();
-    Ok(ids)
   }
 }
 
