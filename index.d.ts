@@ -18,9 +18,11 @@
  */
 declare class JobStore<TRequest = unknown, TTarget = unknown> {
   /**
-   * Opens (and creates when missing) the store in `options.dir`.
+   * Opens (and creates when missing) the store in `options.dir`; with `readOnly` opens an
+   * existing store for inspection only.
    * @throws {JobStore.JobStoreError} `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for a bad
-   * option, or an OS error code when the folder cannot be created or opened.
+   * option, `ECORRUPT` when a sub-folder is a link or not a folder, `ENOTSTORE` for a read-only
+   * open of a folder that is not a store, or an OS error code when the folder cannot be opened.
    */
   constructor(options: JobStore.JobStoreOptions<TTarget>)
 
@@ -141,7 +143,10 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   check(options: JobStore.CheckOptions | undefined, callback: JobStore.Callback<JobStore.Problem[]>): void
   check(options?: JobStore.CheckOptions): Promise<JobStore.Problem[]>
 
-  /** Ends waiting pulls and stops this store's watchers. Claims still held stay held until released. */
+  /**
+   * Ends waiting pulls, releases this store's claims and every file descriptor and watch it
+   * holds (its filesystem can then be unmounted). Later calls fail with `ECLOSED`.
+   */
   close(callback: JobStore.VoidCallback): void
   close(): Promise<void>
 }
@@ -178,6 +183,12 @@ declare namespace JobStore {
     | 'ERR_INVALID_ARG_VALUE'
     /** `require('fs-job-store')` found no native binary for this platform. */
     | 'ENATIVEMISSING'
+    /** A call on a store after `close()`. */
+    | 'ECLOSED'
+    /** A change asked of a store opened with `readOnly: true`. */
+    | 'EREADONLY'
+    /** A read-only open of a folder that has none of `jobs/`, `pending/`, `waiting/`. */
+    | 'ENOTSTORE'
 
   /** The operating-system errors a store reports by their errno name (`err.path` names the file). */
   export type SystemErrorCode =
@@ -269,6 +280,12 @@ declare namespace JobStore {
     /** Milliseconds a state update waits for another process's lock on the job (default 10000). */
     lockWait?: number
     /**
+     * Inspect only (default `false`): nothing is created, swept, locked or written, and every
+     * change (create, queue, pulls, fulfil, remove, prune, `check({ repair: true })` …) fails
+     * with `EREADONLY`. The folder must already be a store (`ENOTSTORE` otherwise).
+     */
+    readOnly?: boolean
+    /**
      * @deprecated 1.2.0 accepted a replacement `fs` module. The native store does its own I/O,
      * so only Node's own `fs` is accepted; anything else throws.
      */
@@ -304,9 +321,13 @@ declare namespace JobStore {
     version: number
     request: TRequest
     waiting: TTarget[]
-    createdAt: Date
-    /** Set once the job is fulfilled. */
-    fulfilledAt?: Date
+    /** From the job's id; `null` for jobs made by 1.2.0, whose records hold no time. */
+    createdAt: Date | null
+    /**
+     * Present once the job is fulfilled; `null` for jobs fulfilled by 1.2.0 (or by 2.0.0 before
+     * the time was recorded), which never recorded when.
+     */
+    fulfilledAt?: Date | null
   }
 
   export interface ListOptions {
@@ -329,16 +350,32 @@ declare namespace JobStore {
     repair?: boolean
   }
 
+  /** The stable names of what `check` finds. */
+  export type ProblemKind =
+    | 'dangling-marker'
+    | 'linked-job'
+    | 'stray-file'
+    | 'corrupt-state'
+    | 'unreadable-job'
+    | 'missing-value'
+    | 'stale-pending-marker'
+    | 'missing-pending-marker'
+    | 'missing-waiting-marker'
+    | 'stale-waiting-marker'
+    | 'leftover-temporary'
+    | 'foreign-temporary'
+
   /** One problem `check` found. */
   export interface Problem {
-    /** A stable name, e.g. `corrupt-state`, `dangling-marker`, `missing-waiting-marker`. */
-    kind: string
+    kind: ProblemKind
     /** The job concerned, or `null` for a file that belongs to no job. */
     id: string | null
     path: string
     message: string
     /** Whether `repair` fixed it. */
     repaired: boolean
+    /** How old the entry is, where age decides what `repair` may do (markers, leftovers). */
+    ageMs: number | null
   }
 
   /** A job claimed by `pullJob`: this process is its only worker until `release()`. */

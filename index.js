@@ -9,7 +9,7 @@ const { settle, ignore } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
-const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000 }
+const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false }
 
 class JobStore {
   /**
@@ -19,6 +19,8 @@ class JobStore {
    * @param {boolean} [options.durable=true] fsync before acknowledging
    * @param {number} [options.lockCheckInterval=1000] ms between checks that held claims still hold
    * @param {number} [options.lockWait=10000] ms a state update waits for a job's state lock
+   * @param {boolean} [options.readOnly=false] inspect only: nothing is created, swept, locked or
+   *   written, and every change fails with `EREADONLY`
    */
   constructor(options) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options)
@@ -35,12 +37,13 @@ class JobStore {
     const durable = option(options, 'durable', 'boolean')
     const lockCheckInterval = option(options, 'lockCheckInterval', 'number')
     const lockWait = option(options, 'lockWait', 'number')
+    const readOnly = option(options, 'readOnly', 'boolean')
 
     // The native side reaches back only through a weak reference, so a store nobody uses can be
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
     try {
-      this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait }, (claim, message) => {
+      this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly }, (claim, message) => {
         const store = self.deref()
         if (store) store._lost(claim, message)
       })
@@ -103,6 +106,7 @@ class JobStore {
    */
   pullJob(options, cb) {
     if (typeof options === 'function') [options, cb] = [undefined, options]
+    checkPullOptions(options)
     return settle(cb, async () => {
       const found = await this._pull('pullJob', 'pullJobWait', pullOptions(options))
       return found ? new Job(this, found) : undefined
@@ -118,6 +122,7 @@ class JobStore {
    * `{ waitMs, signal }` options as `pullJob`. */
   pullNotification(options, cb) {
     if (typeof options === 'function') [options, cb] = [undefined, options]
+    checkPullOptions(options)
     return settle(cb, async () => {
       const found = await this._pull('pullNotification', 'pullNotificationWait', pullOptions(options))
       return found ? new Notification(this, found) : undefined
@@ -148,7 +153,9 @@ class JobStore {
     })
   }
 
-  /** One job's record: `{ id, state, version, request, waiting, createdAt, fulfilledAt? }`. */
+  /** One job's record: `{ id, state, version, request, waiting, createdAt, fulfilledAt? }`.
+   * Times the record cannot know are `null`: `createdAt` for 1.2.0's ids, `fulfilledAt` for jobs
+   * fulfilled by 1.2.0; `fulfilledAt` is absent while the job is pending. */
   get(id, cb) {
     return settle(cb, async () => {
       const info = await this._native.get(checkId(id))
@@ -158,9 +165,9 @@ class JobStore {
         version: info.version,
         request: info.request == null ? undefined : JSON.parse(info.request),
         waiting: JSON.parse(info.waiting),
-        createdAt: new Date(info.createdAt),
+        createdAt: info.createdAt == null ? null : new Date(info.createdAt),
       }
-      if (info.fulfilledAt != null) job.fulfilledAt = new Date(info.fulfilledAt)
+      if (info.fulfilled) job.fulfilledAt = info.fulfilledAt == null ? null : new Date(info.fulfilledAt)
       return job
     })
   }
@@ -202,23 +209,25 @@ class JobStore {
     })
   }
 
-  /** Finds what is wrong in the folder: `[{ kind, id, path, message, repaired }]`. With
-   * `{ repair: true }` fixes what is safe (markers, leftovers); never deletes a job's data. */
+  /** Finds what is wrong in the folder: `[{ kind, id, path, message, repaired, ageMs }]`. With
+   * `{ repair: true }` fixes what is safe (markers older than the grace period, the store's own
+   * leftovers); never deletes a job's data. */
   check(options, cb) {
     if (typeof options === 'function') [options, cb] = [undefined, options]
     return settle(cb, async () =>
-      (await this._native.check(Boolean(options && options.repair))).map(({ kind, id, path, message, repaired }) => ({
+      (await this._native.check(Boolean(options && options.repair))).map(({ kind, id, path, message, repaired, ageMs }) => ({
         kind,
         id: id ?? null,
         path,
         message,
         repaired,
+        ageMs: ageMs ?? null,
       })),
     )
   }
 
-  /** Ends waiting pulls and stops this store's watchers. Claims still held stay held until
-   * released (or the process exits). */
+  /** Ends waiting pulls, releases the claims this store holds and every file descriptor, watch
+   * and timer it has, so the folder's filesystem can be unmounted. Later calls fail `ECLOSED`. */
   close(cb) {
     return settle(cb, () => {
       this._closed = true
@@ -316,14 +325,17 @@ class JobStore {
   }
 }
 
-function pullOptions(options) {
-  if (options === undefined || options === null) return { waitMs: 0, signal: null }
-  if (typeof options !== 'object') {
-    // 1.2.0 took only a callback here, and said so when given anything else.
+/** 1.2.0 took only a callback here, and threw at once when given anything else. */
+function checkPullOptions(options) {
+  if (options !== undefined && options !== null && typeof options !== 'object') {
     const err = invalidArgType('callback', 'a function (or an options object such as { waitMs })', options)
     err.message = 'callback must be a function'
     throw err
   }
+}
+
+function pullOptions(options) {
+  if (options === undefined || options === null) return { waitMs: 0, signal: null }
   const { waitMs = 0, signal = null } = options
   if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw invalidArgType('options.waitMs', 'a number of milliseconds (0 or more)', waitMs)
   if (signal !== null && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)

@@ -219,9 +219,22 @@ test('a call without a callback that fails does not crash the process (fire and 
   assert.equal(unhandled, null)
 })
 
-test('a callback that is not a function is reported, not thrown', async () => {
+test('a callback that is not a function throws a TypeError at once, and nothing is done', async () => {
   const store = newStore()
-  await assert.rejects(store.create(1, 'not a function'), { message: 'callback must be a function' })
+  const calls = [
+    () => store.create(1, 'not a function'),
+    () => store.create(1, 42),
+    () => store.queue('job-x', 't', {}),
+    () => store.fulfill('job-x', 'v', 'cb'),
+    () => store.stats(7),
+  ]
+  for (const call of calls) {
+    assert.throws(call, { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'callback must be a function' })
+  }
+  assert.deepEqual(await store.list(), [], 'no job was created')
+  // undefined still means: return a Promise.
+  const { id } = await store.create(1, undefined)
+  assert.equal(typeof id, 'string')
 })
 
 test('durable: false stores and pulls the same way', async () => {
@@ -241,8 +254,8 @@ test('pullJob and pullNotification given a non-function say: callback must be a 
   const store = newStore()
   await store.create('waiting for a worker')
   for (const bad of ['x', 42, true]) {
-    await assert.rejects(store.pullJob(bad), { message: 'callback must be a function', code: 'ERR_INVALID_ARG_TYPE' })
-    await assert.rejects(store.pullNotification(bad), { message: 'callback must be a function' })
+    assert.throws(() => store.pullJob(bad), { message: 'callback must be a function', code: 'ERR_INVALID_ARG_TYPE' })
+    assert.throws(() => store.pullNotification(bad), { message: 'callback must be a function' })
   }
   const job = await store.pullJob()
   assert.ok(job, 'the refused calls claimed nothing')
@@ -274,8 +287,7 @@ test('no failing call without a callback leaves an unhandled rejection', async (
   store.flush('job-missing')
   store.fulfill('job-missing', 'v')
   store.update('job-missing', 0, 1)
-  store.pullJob('x')
-  store.pullNotification(7)
+  store.pullJob({ waitMs: -1 })
   store.remove('job-missing')
   store.get('job-missing')
   await new Promise((r) => setTimeout(r, 100))

@@ -75,6 +75,7 @@ test('prune and remove', async () => {
 
 test('errors: one line, non-zero exit', async () => {
   const dir = tempDir()
+  new JobStore({ dir }).close()
   const cases = [
     [['stats', path.join(dir, 'missing')], 2, /no store folder at/],
     [['stats', path.join(ROOT, 'package.json')], 2, /is not a folder/],

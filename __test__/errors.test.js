@@ -176,10 +176,13 @@ test('check lists every problem; --repair fixes markers and leftovers and keeps 
   const old = new Date(Date.now() - 3600e3)
   fs.symlinkSync('../jobs/job-gone', path.join(dir, 'pending', 'job-gone'))
   fs.lutimesSync(path.join(dir, 'pending', 'job-gone'), old, old)
-  fs.mkdirSync(path.join(dir, 'tmp', 'tmp-crashed'))
-  fs.writeFileSync(path.join(dir, 'tmp', 'tmp-crashed', 'state.json'), 'half')
-  fs.utimesSync(path.join(dir, 'tmp', 'tmp-crashed'), old, old)
-  fs.writeFileSync(path.join(dir, 'tmp', 'tmp-in-flight'), 'young')
+  // Names as the store gives its temporary files: tmp-<16 hex>-<n>.
+  const crashed = path.join(dir, 'tmp', 'tmp-00000000000000ab-1')
+  const inFlight = path.join(dir, 'tmp', 'tmp-00000000000000ab-2')
+  fs.mkdirSync(crashed)
+  fs.writeFileSync(path.join(crashed, 'state.json'), 'half')
+  fs.utimesSync(crashed, old, old)
+  fs.writeFileSync(inFlight, 'young')
 
   const found = await store.check()
   const kinds = found.map((p) => `${p.kind} ${p.id}`).sort()
@@ -196,7 +199,8 @@ test('check lists every problem; --repair fixes markers and leftovers and keeps 
   assert.deepEqual(repaired.filter((p) => !p.repaired).map((p) => p.kind), ['corrupt-state'])
   assert.deepEqual((await store.check()).map((p) => p.kind), ['corrupt-state'], 'only the unrepairable damage is left')
   assert.equal(fs.readFileSync(path.join(dir, 'jobs', corrupt, 'state.json'), 'utf8'), 'garbage', 'job data is kept')
-  assert.ok(fs.existsSync(path.join(dir, 'tmp', 'tmp-in-flight')), 'a young temporary file may be in use: kept')
+  assert.ok(fs.existsSync(inFlight), 'a young temporary file may be in use: kept')
+  assert.ok(!fs.existsSync(crashed), "the store's own leftover folder is gone")
   const note = await store.pullNotification({ waitMs: 0 })
   assert.equal(note, undefined, 'not fulfilled yet, but now findable once it is')
   await store.fulfill(lostTargets, 'v')
@@ -208,15 +212,29 @@ test('check lists every problem; --repair fixes markers and leftovers and keeps 
   untouched()
 })
 
-test('opening a store removes temporary files old enough to be a crash\'s leftovers', () => {
+test("opening a store removes only its own old temporary files: no folder, no link, no foreign file", () => {
   const { dir, untouched } = sandbox()
-  new JobStore({ dir })
+  new JobStore({ dir }).close()
   const old = new Date(Date.now() - 3600e3)
-  fs.writeFileSync(path.join(dir, 'tmp', 'tmp-old'), 'x')
-  fs.utimesSync(path.join(dir, 'tmp', 'tmp-old'), old, old)
-  fs.writeFileSync(path.join(dir, 'tmp', 'tmp-new'), 'x')
-  new JobStore({ dir })
-  assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), ['tmp-new'])
+  const tmp = (name) => path.join(dir, 'tmp', name)
+  for (const name of ['tmp-00000000000000ab-1', 'notes.txt', 'tmp-old']) {
+    fs.writeFileSync(tmp(name), 'x')
+    fs.utimesSync(tmp(name), old, old)
+  }
+  fs.writeFileSync(tmp('tmp-00000000000000ab-2'), 'young')
+  fs.mkdirSync(tmp('tmp-00000000000000ab-3'))
+  fs.writeFileSync(tmp('tmp-00000000000000ab-3/state.json'), 'x')
+  fs.utimesSync(tmp('tmp-00000000000000ab-3'), old, old)
+  fs.symlinkSync('notes.txt', tmp('tmp-00000000000000ab-4'))
+  fs.lutimesSync(tmp('tmp-00000000000000ab-4'), old, old)
+  new JobStore({ dir }).close()
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')).sort(), [
+    'notes.txt',
+    'tmp-00000000000000ab-2',
+    'tmp-00000000000000ab-3',
+    'tmp-00000000000000ab-4',
+    'tmp-old',
+  ])
   untouched()
 })
 

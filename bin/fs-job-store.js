@@ -3,6 +3,7 @@
 // The fs-job-store command: look at a store folder and tidy it up.
 
 const fs = require('node:fs')
+const { parseArgs } = require('node:util')
 const JobStore = require('..')
 
 const USAGE = {
@@ -23,25 +24,42 @@ Every command takes --json for machine-readable output and --help for its own us
   show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, request, waiting targets, times, and its value when fulfilled.',
   prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
   check:
-    'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged state.json files, markers pointing nowhere\nor missing, leftover temporary files. --repair fixes markers and leftovers; it never deletes a\njob\'s request or value. Exits 1 when problems remain.',
+    'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged or unreadable state.json files, job\nfolders that are links, markers pointing nowhere (with their age) or missing, leftover temporary\nfiles. Only reads, unless --repair: that fixes markers and the store\'s own leftovers (markers\npointing nowhere only once older than 15 minutes, as a create in flight may own one); it never\ndeletes a job\'s request or value. Exits 1 when problems remain.',
   remove: 'Usage: fs-job-store remove DIR ID [--force] [--json]\n\nDeletes one fulfilled job with no waiting targets. --force deletes it even if it is pending or\nhas targets waiting. A job held by a worker or notifier is never deleted.',
 }
 
 class UsageError extends Error {}
 
+/** The flags each command takes; anything else is refused (exit 2), as are extra arguments. */
+const COMMANDS = {
+  stats: { args: ['DIR'], options: {} },
+  ls: {
+    args: ['DIR'],
+    options: { pending: { type: 'boolean' }, fulfilled: { type: 'boolean' }, waiting: { type: 'boolean' } },
+  },
+  show: { args: ['DIR', 'ID'], options: {} },
+  prune: { args: ['DIR'], options: { 'older-than': { type: 'string' } } },
+  remove: { args: ['DIR', 'ID'], options: { force: { type: 'boolean' } } },
+  check: { args: ['DIR'], options: { repair: { type: 'boolean' } } },
+}
+const COMMON = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+
 function parse(argv) {
   const [command, ...rest] = argv
-  const flags = new Set()
-  const values = {}
-  const positional = []
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]
-    if (arg === '--older-than') values.olderThan = rest[++i]
-    else if (arg.startsWith('--older-than=')) values.olderThan = arg.slice('--older-than='.length)
-    else if (arg.startsWith('--')) flags.add(arg.slice(2))
-    else positional.push(arg)
+  const spec = COMMANDS[command]
+  if (!spec) return { command }
+  let parsed
+  try {
+    parsed = parseArgs({ args: rest, options: { ...COMMON, ...spec.options }, allowPositionals: true, strict: true })
+  } catch (err) {
+    // parseArgs names the flag; say where to look for the right ones.
+    throw new UsageError(`${err.message.split('\n')[0].replace(/\. To specify a positional.*$/, '')}; see fs-job-store ${command} --help`)
   }
-  return { command, flags, values, positional }
+  const { values, positionals } = parsed
+  if (!values.help && positionals.length > spec.args.length) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.args.length])}: ${command} takes ${spec.args.join(' ')}; see fs-job-store ${command} --help`)
+  }
+  return { command, values, positional: positionals }
 }
 
 const UNITS = { ms: 1, s: 1000, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }
@@ -52,7 +70,11 @@ function parseDuration(text) {
   return Number(match[1]) * UNITS[match[2]]
 }
 
-function openStore(dir) {
+/**
+ * Opens the store at `dir`. It must already be a store: the command never turns an ordinary
+ * folder into one. Read-only unless `write`, so looking changes nothing at all.
+ */
+function openStore(dir, { write = false } = {}) {
   if (!dir) throw new UsageError('missing DIR: name the store folder')
   let stat
   try {
@@ -61,6 +83,9 @@ function openStore(dir) {
     throw new UsageError(`no store folder at ${dir}`)
   }
   if (!stat.isDirectory()) throw new UsageError(`${dir} is not a folder`)
+  const look = new JobStore({ dir, readOnly: true })
+  if (!write) return look
+  look.close()
   return new JobStore({ dir })
 }
 
@@ -84,8 +109,8 @@ const commands = {
       `oldest pending job: ${age(stats.oldestPendingAgeMs)} old`,
     ].join('\n')
   },
-  async ls({ positional, flags, json }) {
-    const filters = ['pending', 'fulfilled', 'waiting'].filter((f) => flags.has(f))
+  async ls({ positional, values, json }) {
+    const filters = ['pending', 'fulfilled', 'waiting'].filter((f) => values[f])
     if (filters.length > 1) throw new UsageError('give at most one of --pending, --fulfilled, --waiting')
     const ids = await openStore(positional[0]).list({ state: filters[0] || 'all' })
     return json ? ids : ids.join('\n')
@@ -100,9 +125,9 @@ const commands = {
       `id         ${job.id}`,
       `state      ${job.state}`,
       `version    ${job.version}`,
-      `created    ${job.createdAt.toISOString()}`,
+      `created    ${job.createdAt ? job.createdAt.toISOString() : 'unknown (made by fs-job-store 1.2.0)'}`,
     ]
-    if (job.fulfilledAt) lines.push(`fulfilled  ${job.fulfilledAt.toISOString()}`)
+    if (job.state === 'fulfilled') lines.push(`fulfilled  ${job.fulfilledAt ? job.fulfilledAt.toISOString() : 'unknown (fulfilled by fs-job-store 1.2.0)'}`)
     lines.push(`request    ${JSON.stringify(job.request)}`, `waiting    ${JSON.stringify(job.waiting)}`)
     if (value !== undefined) {
       const text = value.toString('utf8')
@@ -112,36 +137,38 @@ const commands = {
     return lines.join('\n')
   },
   async prune({ positional, values, json }) {
-    const olderThanMs = parseDuration(values.olderThan)
-    const removed = await openStore(positional[0]).prune({ olderThanMs })
+    const olderThanMs = parseDuration(values['older-than'])
+    const removed = await openStore(positional[0], { write: true }).prune({ olderThanMs })
     return json ? { removed } : `removed ${removed} job(s)`
   },
-  async check({ positional, flags, json }) {
-    const problems = await openStore(positional[0]).check({ repair: flags.has('repair') })
+  async check({ positional, values, json }) {
+    const repair = Boolean(values.repair)
+    const problems = await openStore(positional[0], { write: repair }).check({ repair })
     if (problems.some((p) => !p.repaired)) process.exitCode = 1
     if (json) return problems
     if (problems.length === 0) return 'no problems found'
     return problems.map((p) => `${p.repaired ? 'repaired' : 'problem '}  ${p.kind}: ${p.message}`).join('\n')
   },
-  async remove({ positional, flags, json }) {
+  async remove({ positional, values, json }) {
     if (!positional[1]) throw new UsageError('missing ID: name the job to remove')
-    await openStore(positional[0]).remove(positional[1], { force: flags.has('force') })
+    await openStore(positional[0], { write: true }).remove(positional[1], { force: Boolean(values.force) })
     return json ? { removed: positional[1] } : `removed ${positional[1]}`
   },
 }
 
 async function main(argv) {
-  const { command, flags, values, positional } = parse(argv)
-  if (!command || command === '--help' || command === 'help') {
+  const command = argv[0]
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE.main)
     return 0
   }
-  if (!commands[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}; see fs-job-store --help`)
-  if (flags.has('help')) {
+  if (!COMMANDS[command]) throw new UsageError(`unknown command ${JSON.stringify(command)}; see fs-job-store --help`)
+  const { values, positional } = parse(argv)
+  if (values.help) {
     console.log(USAGE[command])
     return 0
   }
-  const out = await commands[command]({ positional, flags, values, json: flags.has('json') })
+  const out = await commands[command]({ positional, values, json: Boolean(values.json) })
   if (out !== undefined && out !== '') console.log(typeof out === 'string' ? out : JSON.stringify(out, null, 2))
   return 0
 }

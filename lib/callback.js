@@ -10,20 +10,20 @@ function ignore() {}
  * and a throwing callback surfaces as an uncaught exception like any Node callback. Without a
  * callback (`undefined` or `null`) it returns the Promise instead, marked handled: 1.2.0 scripts
  * that call without a callback expect fire-and-forget, not a crash on a rejection. Whoever
- * awaits the Promise still gets the rejection.
+ * awaits the Promise still gets the rejection. A callback that is neither a function nor
+ * `undefined`/`null` throws a TypeError at once, before anything is done, as 1.2.0 and Node do.
  */
 function settle(cb, run) {
-  let promise
   if (cb !== undefined && cb !== null && typeof cb !== 'function') {
     const err = invalidArgType('callback', 'a function', cb)
     err.message = 'callback must be a function'
+    throw err
+  }
+  let promise
+  try {
+    promise = Promise.resolve(run())
+  } catch (err) {
     promise = Promise.reject(err)
-  } else {
-    try {
-      promise = Promise.resolve(run())
-    } catch (err) {
-      promise = Promise.reject(err)
-    }
   }
   if (typeof cb === 'function') {
     promise.then(

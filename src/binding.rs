@@ -15,7 +15,8 @@ use crate::durable::Durability;
 use crate::error::StoreError;
 use crate::gate;
 use crate::inspect::Listing;
-use crate::store::{Options, PulledJob, PulledNotification, Store};
+use crate::layout::Access;
+use crate::store::{lost_claim_message, Options, PulledJob, PulledNotification, Store};
 
 /// Options of the native store; `index.js` validates them first.
 #[napi(object, object_to_js = false)]
@@ -26,6 +27,8 @@ pub struct NativeOptions {
   pub lock_check_interval: u32,
   /// How long a state update waits for the job's state lock, in milliseconds.
   pub lock_wait: u32,
+  /// Open for inspection only: nothing is created, swept, locked or written.
+  pub read_only: bool,
 }
 
 #[napi(object)]
@@ -64,7 +67,7 @@ pub struct NativeJobInfo {
   pub request: Option<String>,
   /// JSON array text.
   pub waiting: String,
-  pub created_at: f64,
+  pub created_at: Option<f64>,
   pub fulfilled_at: Option<f64>,
 }
 
@@ -75,6 +78,7 @@ pub struct NativeProblem {
   pub path: String,
   pub message: String,
   pub repaired: bool,
+  pub age_ms: Option<f64>,
 }
 
 #[napi(object)]
@@ -110,6 +114,11 @@ impl NativeStore {
           Durability::Relaxed
         },
         lock_wait: Duration::from_millis(options.lock_wait.into()),
+        access: if options.read_only {
+          Access::ReadOnly
+        } else {
+          Access::ReadWrite
+        },
       },
     )
     .map_err(|e| Error::new(e.code.as_str().to_owned(), e.message))?;
@@ -394,11 +403,12 @@ impl NativeStore {
           problems
             .into_iter()
             .map(|p| NativeProblem {
-              kind: p.kind.to_owned(),
+              kind: p.kind.as_str().to_owned(),
               id: p.id,
               path: p.path.to_string_lossy().into_owned(),
               message: p.message,
               repaired: p.repaired,
+              age_ms: p.age_ms,
             })
             .collect::<Vec<_>>(),
         )
@@ -412,8 +422,8 @@ impl NativeStore {
     self.core.release(claim as u64);
   }
 
-  /// Ends waiting pulls and stops the watchers. Claims still held stay held until released or
-  /// the process exits.
+  /// Ends waiting pulls, releases held claims and every descriptor of the store; later calls
+  /// fail with `ECLOSED`.
   #[napi]
   pub fn close(&self) {
     self.closed.store(true, Ordering::Relaxed);
@@ -604,10 +614,7 @@ fn check_claims_forever() {
       if watched.due <= now {
         if let Some(core) = watched.core.upgrade() {
           for lost in core.lost_claims() {
-            let message = format!(
-              "lost the claim on job '{}': {}; stop working on it, another worker may have it",
-              lost.id, lost.loss
-            );
+            let message = lost_claim_message(&lost.id, &lost.loss);
             watched.on_lost.call(
               (lost.claim as i64, message),
               ThreadsafeFunctionCallMode::NonBlocking,

@@ -11,12 +11,11 @@
 //!
 //! **Errors.** On any failure the temporary file is removed and the target is untouched.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::Path;
+use std::fs::File;
 use std::sync::{Condvar, Mutex};
 
 use crate::error::{Result, StoreError};
+use crate::folder::Folder;
 
 /// Whether writes wait for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,39 +28,44 @@ pub enum Durability {
 
 /// Writes `bytes` to `target` atomically (see the module docs). `tmp` names the temporary file.
 /// The caller syncs `target`'s folder (see [`sync_dir`] / [`DirSync`]) when it is done with it.
-pub fn replace_file(tmp: &Path, target: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-  write_new_file(tmp, bytes, durability)?;
-  fs::rename(tmp, target).map_err(|e| {
-    let _ = fs::remove_file(tmp);
-    StoreError::io(&e, "rename into place", target)
+pub fn replace_file(
+  folder: &Folder,
+  tmp: &str,
+  target: &str,
+  bytes: &[u8],
+  durability: Durability,
+) -> Result<()> {
+  write_new_file(folder, tmp, bytes, durability)?;
+  folder.rename(tmp, target).map_err(|e| {
+    let _ = folder.unlink(tmp);
+    StoreError::io(&e, "rename into place", &folder.full(target))
   })
 }
 
 /// Creates `path` (which must not exist) holding `bytes`; fsynced when durable. Removes it again
 /// on failure.
-pub fn write_new_file(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-  let result = (|| -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(bytes)?;
-    if durability == Durability::Durable {
-      file.sync_all()?;
-    }
-    Ok(())
-  })();
-  result.map_err(|e| {
-    let _ = fs::remove_file(path);
-    StoreError::io(&e, "write", path)
-  })
+pub fn write_new_file(
+  folder: &Folder,
+  path: &str,
+  bytes: &[u8],
+  durability: Durability,
+) -> Result<()> {
+  folder
+    .write_new(path, bytes, durability == Durability::Durable)
+    .map_err(|e| {
+      let _ = folder.unlink(path);
+      StoreError::io(&e, "write", &folder.full(path))
+    })
 }
 
 /// fsyncs a folder, so the names created, renamed or removed in it are on disk.
-pub fn sync_dir(dir: &Path, durability: Durability) -> Result<()> {
+pub fn sync_dir(folder: &Folder, dir: &str, durability: Durability) -> Result<()> {
   if durability == Durability::Relaxed {
     return Ok(());
   }
-  File::open(dir)
-    .and_then(|d| d.sync_all())
-    .map_err(|e| StoreError::io(&e, "fsync folder", dir))
+  folder
+    .sync_dir(dir)
+    .map_err(|e| StoreError::io(&e, "fsync folder", &folder.full(dir)))
 }
 
 /// Group commit for one folder: a caller that changed a name in the folder calls [`DirSync::sync`],
@@ -69,9 +73,11 @@ pub fn sync_dir(dir: &Path, durability: Durability) -> Result<()> {
 /// an fsync runs wait for the next one, which one of them runs for all.
 #[derive(Debug)]
 pub struct DirSync {
+  /// The folder, relative to the store's.
+  dir: &'static str,
   state: Mutex<SyncState>,
   done: Condvar,
-  /// The folder, kept open: an fsync then costs no open and close.
+  /// The folder, kept open: an fsync then costs no open and close. Dropped on close.
   handle: Mutex<Option<File>>,
 }
 
@@ -86,18 +92,17 @@ struct SyncState {
   failed: Option<(u64, StoreError)>,
 }
 
-impl Default for DirSync {
-  fn default() -> Self {
+impl DirSync {
+  pub fn new(dir: &'static str) -> DirSync {
     DirSync {
+      dir,
       state: Mutex::new(SyncState::default()),
       done: Condvar::new(),
       handle: Mutex::new(None),
     }
   }
-}
 
-impl DirSync {
-  pub fn sync(&self, dir: &Path, durability: Durability) -> Result<()> {
+  pub fn sync(&self, folder: &Folder, durability: Durability) -> Result<()> {
     if durability == Durability::Relaxed {
       return Ok(());
     }
@@ -116,7 +121,7 @@ impl DirSync {
         st.running = true;
         let upto = st.issued;
         drop(st);
-        let result = self.fsync(dir);
+        let result = self.fsync(folder);
         st = self.state.lock().unwrap();
         st.running = false;
         st.covered = upto;
@@ -128,18 +133,23 @@ impl DirSync {
     }
   }
 
-  fn fsync(&self, dir: &Path) -> Result<()> {
+  fn fsync(&self, folder: &Folder) -> Result<()> {
+    let full = || folder.full(self.dir);
     let mut handle = self.handle.lock().unwrap();
     if handle.is_none() {
-      *handle = Some(File::open(dir).map_err(|e| StoreError::io(&e, "open folder", dir))?);
+      let fd = folder
+        .open_dir(self.dir)
+        .map_err(|e| StoreError::io(&e, "open folder", &full()))?;
+      *handle = Some(File::from(fd));
     }
-    let folder = handle.as_ref().expect("opened above");
-    folder
+    let dir = handle.as_ref().expect("opened above");
+    dir
       .sync_all()
-      .map_err(|e| StoreError::io(&e, "fsync folder", dir))
+      .map_err(|e| StoreError::io(&e, "fsync folder", &full()))
   }
 
-  /// Drops the kept handle: the folder was made anew, and the old handle names the old one.
+  /// Drops the kept handle: the folder was made anew (the old handle names the old one), or
+  /// the store is closing.
   pub fn reopen(&self) {
     self.handle.lock().unwrap().take();
   }
@@ -150,43 +160,50 @@ mod tests {
   use super::*;
   use std::sync::Arc;
 
-  fn scratch() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("durable-test-{}", crate::layout::new_id()));
-    fs::create_dir_all(&dir).unwrap();
-    dir
+  fn scratch() -> (tempfile::TempDir, Folder) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder::open(dir.path()).unwrap();
+    (dir, folder)
   }
 
   #[test]
   fn replace_is_atomic_and_leaves_no_temp_file() {
-    let dir = scratch();
-    let target = dir.join("state.json");
-    fs::write(&target, b"old").unwrap();
-    replace_file(&dir.join("t1"), &target, b"new", Durability::Durable).unwrap();
-    assert_eq!(fs::read(&target).unwrap(), b"new");
-    assert!(!dir.join("t1").exists());
-    fs::remove_dir_all(&dir).unwrap();
+    let (dir, folder) = scratch();
+    std::fs::write(dir.path().join("state.json"), b"old").unwrap();
+    replace_file(&folder, "t1", "state.json", b"new", Durability::Durable).unwrap();
+    assert_eq!(
+      std::fs::read(dir.path().join("state.json")).unwrap(),
+      b"new"
+    );
+    assert!(!dir.path().join("t1").exists());
   }
 
   #[test]
   fn failed_replace_keeps_the_target_and_removes_the_temp_file() {
-    let dir = scratch();
-    let target = dir.join("missing-folder").join("state.json");
-    let err = replace_file(&dir.join("t2"), &target, b"x", Durability::Relaxed).unwrap_err();
+    let (dir, folder) = scratch();
+    let err = replace_file(
+      &folder,
+      "t2",
+      "missing-folder/state.json",
+      b"x",
+      Durability::Relaxed,
+    )
+    .unwrap_err();
     assert_eq!(err.code.as_str(), "ENOENT");
-    assert!(!dir.join("t2").exists());
-    fs::remove_dir_all(&dir).unwrap();
+    assert!(!dir.path().join("t2").exists());
   }
 
   #[test]
   fn group_sync_serves_every_caller() {
-    let dir = scratch();
-    let sync = Arc::new(DirSync::default());
+    let (_dir, folder) = scratch();
+    let folder = Arc::new(folder);
+    let sync = Arc::new(DirSync::new("."));
     let threads: Vec<_> = (0..8)
       .map(|_| {
-        let (sync, dir) = (sync.clone(), dir.clone());
+        let (sync, folder) = (sync.clone(), folder.clone());
         std::thread::spawn(move || {
           for _ in 0..20 {
-            sync.sync(&dir, Durability::Durable).unwrap();
+            sync.sync(&folder, Durability::Durable).unwrap();
           }
         })
       })
@@ -197,7 +214,5 @@ mod tests {
     let st = sync.state.lock().unwrap();
     assert_eq!(st.issued, 160);
     assert_eq!(st.covered, 160);
-    drop(st);
-    fs::remove_dir_all(&dir).unwrap();
   }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The stable codes a caller can branch on. OS failures keep their errno name (`ENOSPC`, `EIO`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,12 @@ pub enum Code {
   Waiting,
   /// `remove` of a job that a worker or notifier holds.
   Claimed,
+  /// A folder opened read-only that holds no store.
+  NotStore,
+  /// A write asked of a store opened with `readOnly`.
+  ReadOnly,
+  /// A call on a store after `close()`.
+  Closed,
   /// An operating-system error, by its errno name.
   Os(&'static str),
 }
@@ -47,6 +54,9 @@ impl Code {
       Code::Pending => "EPENDING",
       Code::Waiting => "EWAITING",
       Code::Claimed => "ECLAIMED",
+      Code::NotStore => "ENOTSTORE",
+      Code::ReadOnly => "EREADONLY",
+      Code::Closed => "ECLOSED",
       Code::Os(name) => name,
     }
   }
@@ -60,6 +70,8 @@ pub struct StoreError {
   pub path: Option<PathBuf>,
   /// The raw OS error number, for errors that came from a system call.
   pub errno: Option<i32>,
+  /// The system call's error this one came from.
+  source: Option<Arc<io::Error>>,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -71,6 +83,7 @@ impl StoreError {
       message: message.into(),
       path: None,
       errno: None,
+      source: None,
     }
   }
 
@@ -79,15 +92,53 @@ impl StoreError {
     self
   }
 
-  /// Wraps an OS error, naming what was being done and to which file.
+  /// Wraps an OS error, naming what was being done and to which file. A symbolic link met
+  /// below the store folder (`ELOOP`: the store never follows one) is damage, `ECORRUPT`.
   pub fn io(err: &io::Error, doing: &str, path: &Path) -> Self {
+    if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+      let mut e = StoreError::corrupt(
+        path,
+        "it is, or lies behind, a symbolic link; the store never follows links below its folder",
+      );
+      e.source = Some(Arc::new(io::Error::from_raw_os_error(
+        rustix::io::Errno::LOOP.raw_os_error(),
+      )));
+      return e;
+    }
     let name = errno_name(err);
     StoreError {
       code: Code::Os(name),
       message: format!("{name}: {doing} failed for '{}': {err}", path.display()),
       path: Some(path.to_path_buf()),
       errno: err.raw_os_error(),
+      source: err
+        .raw_os_error()
+        .map(io::Error::from_raw_os_error)
+        .or_else(|| Some(io::Error::new(err.kind(), err.to_string())))
+        .map(Arc::new),
     }
+  }
+
+  pub fn read_only() -> Self {
+    StoreError::new(
+      Code::ReadOnly,
+      "this store was opened with readOnly: true, which only inspects; open it without readOnly to change it",
+    )
+  }
+
+  pub fn closed() -> Self {
+    StoreError::new(
+      Code::Closed,
+      "this store was closed; open a new JobStore to use the folder again",
+    )
+  }
+
+  /// Whether the OS refused access (permissions), as for an unreadable record.
+  pub fn is_access_denied(&self) -> bool {
+    self
+      .source
+      .as_ref()
+      .is_some_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
   }
 
   pub fn no_job(id: &str) -> Self {
@@ -119,7 +170,14 @@ impl fmt::Display for StoreError {
   }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+  fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    self
+      .source
+      .as_deref()
+      .map(|e| e as &(dyn std::error::Error + 'static))
+  }
+}
 
 /// The errno name of an OS error. The numbers are Linux's; elsewhere the error's kind decides.
 fn errno_name(err: &io::Error) -> &'static str {

@@ -1,10 +1,10 @@
 //! Looking at a store without changing it or taking any lock: counts, one job's record, listings.
 
-use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
-use crate::layout::{self, Layout, LockKind};
+use crate::folder::Folder;
+use crate::layout::{self, Layout, LockKind, PENDING, WAITING};
 use crate::lock::HeldLocks;
 use crate::state::FULFILLED;
 use crate::store::Store;
@@ -34,7 +34,9 @@ pub struct JobInfo {
   pub request: Option<String>,
   /// JSON array text.
   pub waiting: String,
-  pub created_at_ms: f64,
+  /// From the id of our jobs; `None` for 1.2.0's ids, whose records hold no time.
+  pub created_at_ms: Option<f64>,
+  /// As recorded at fulfil; `None` while pending, and for jobs fulfilled by 1.2.0.
   pub fulfilled_at_ms: Option<f64>,
 }
 
@@ -51,18 +53,23 @@ impl Store {
   /// Counts from two or three folder listings, without reading any job's record, so it stays
   /// cheap on large stores. A job counts as fulfilled when it exists and is not pending.
   pub fn stats(&self) -> Result<Stats> {
-    let jobs = self.layout.list_jobs()?;
-    let pending = intersect(&Layout::list_ids(self.layout.pending_dir())?, &jobs);
-    let waiting = intersect(&Layout::list_ids(self.layout.waiting_dir())?, &jobs);
+    let f = self.folder()?;
+    let jobs = Layout::list_jobs(&f)?;
+    let pending = intersect(&Layout::list_ids(&f, PENDING)?, &jobs);
+    let waiting = intersect(&Layout::list_ids(&f, WAITING)?, &jobs);
     let held = HeldLocks::snapshot();
     let claimed = pending
       .iter()
-      .filter(|id| held.is_held(&self.layout.lock_file(id, LockKind::Work)))
+      .filter(|id| held.is_held(&f, &Layout::lock_file(id, LockKind::Work)))
       .count();
     let now = now_ms();
     let oldest_pending_age_ms = pending
       .iter()
-      .map(|id| created_at_ms(&self.layout, id))
+      .map(|id| {
+        created_at_ms(id)
+          .or_else(|| modified_ms(&f, &Layout::job_dir(id)))
+          .unwrap_or(now)
+      })
       .reduce(f64::min)
       .map(|created| (now - created).max(0.0));
     Ok(Stats {
@@ -76,8 +83,9 @@ impl Store {
 
   /// One job's record.
   pub fn get(&self, id: &str) -> Result<JobInfo> {
+    let f = self.folder()?;
     layout::check_id(id)?;
-    let state = self.read_state(id)?;
+    let state = self.read_state(&f, id)?;
     let fulfilled = state.state == FULFILLED;
     Ok(JobInfo {
       id: id.to_owned(),
@@ -85,33 +93,31 @@ impl Store {
       version: state.version,
       request: state.request.as_deref().map(|r| r.get().to_owned()),
       waiting: state.waiting_json(),
-      created_at_ms: created_at_ms(&self.layout, id),
-      fulfilled_at_ms: if fulfilled {
-        modified_ms(&self.layout.value_file(id))
-      } else {
-        None
-      },
+      created_at_ms: created_at_ms(id),
+      fulfilled_at_ms: state.fulfilled_at_ms.filter(|_| fulfilled),
     })
   }
 
   /// A job's value, or `None` while it is pending.
   pub fn value(&self, id: &str) -> Result<Option<Vec<u8>>> {
+    let f = self.folder()?;
     layout::check_id(id)?;
-    if self.read_state(id)?.state != FULFILLED {
+    if self.read_state(&f, id)?.state != FULFILLED {
       return Ok(None);
     }
-    self.read_value(id).map(Some)
+    self.read_value(&f, id).map(Some)
   }
 
   /// Ids, oldest first.
   pub fn list(&self, which: Listing) -> Result<Vec<String>> {
-    let jobs = self.layout.list_jobs()?;
+    let f = self.folder()?;
+    let jobs = Layout::list_jobs(&f)?;
     Ok(match which {
       Listing::All => jobs,
-      Listing::Pending => intersect(&Layout::list_ids(self.layout.pending_dir())?, &jobs),
-      Listing::Waiting => intersect(&Layout::list_ids(self.layout.waiting_dir())?, &jobs),
+      Listing::Pending => intersect(&Layout::list_ids(&f, PENDING)?, &jobs),
+      Listing::Waiting => intersect(&Layout::list_ids(&f, WAITING)?, &jobs),
       Listing::Fulfilled => {
-        let pending = Layout::list_ids(self.layout.pending_dir())?;
+        let pending = Layout::list_ids(&f, PENDING)?;
         jobs
           .into_iter()
           .filter(|id| pending.binary_search(id).is_err())
@@ -129,8 +135,8 @@ fn intersect(a: &[String], b: &[String]) -> Vec<String> {
     .collect()
 }
 
-/// When a job was created: from its UUID v7 id, or for 1.2.0's random ids the folder's mtime.
-pub fn created_at_ms(layout: &Layout, id: &str) -> f64 {
+/// When a job was created, from its UUID v7 id; `None` for ids of 1.2.0, which hold no time.
+pub fn created_at_ms(id: &str) -> Option<f64> {
   id.strip_prefix("job-")
     .and_then(|u| uuid::Uuid::parse_str(u).ok())
     .filter(|u| u.get_version_num() == 7)
@@ -139,13 +145,11 @@ pub fn created_at_ms(layout: &Layout, id: &str) -> f64 {
       let (secs, nanos) = ts.to_unix();
       secs as f64 * 1000.0 + (nanos / 1_000_000) as f64
     })
-    .or_else(|| modified_ms(&layout.job_dir(id)))
-    .unwrap_or(0.0)
 }
 
-fn modified_ms(path: &std::path::Path) -> Option<f64> {
-  let modified = fs::metadata(path).ok()?.modified().ok()?;
-  Some(modified.duration_since(UNIX_EPOCH).ok()?.as_millis() as f64)
+/// The modification time of `rel`, not following a link.
+pub(crate) fn modified_ms(f: &Folder, rel: &str) -> Option<f64> {
+  f.lstat(rel).ok().map(|m| m.modified_ms)
 }
 
 pub fn now_ms() -> f64 {

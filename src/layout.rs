@@ -12,17 +12,20 @@
 //! ```
 
 use std::collections::BinaryHeap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::LazyLock;
 
 use crate::error::{Code, Result, StoreError};
+use crate::folder::{Folder, Kind};
 
 pub const STATE_FILE: &str = "state.json";
 pub const VALUE_FILE: &str = "value";
+pub const JOBS: &str = "jobs";
+pub const PENDING: &str = "pending";
+pub const WAITING: &str = "waiting";
+pub const TMP: &str = "tmp";
 
 /// Every lock a job can have; each is a separate file so a worker's long claim never blocks a
 /// short state update, and a notifier never blocks a worker.
@@ -46,27 +49,42 @@ impl LockKind {
   }
 }
 
-/// Paths of one store folder. Cheap to clone; holds no open files.
+/// The names a job folder of ours can hold; nothing else is ever written into one.
+pub fn is_job_file(name: &str) -> bool {
+  matches!(
+    name,
+    STATE_FILE | VALUE_FILE | "work.lock" | "notify.lock" | "state.lock"
+  )
+}
+
+/// The store folder's path (for messages and keys) and where each file of a job lives, as paths
+/// relative to it (see `folder`).
 #[derive(Debug, Clone)]
 pub struct Layout {
   root: PathBuf,
-  jobs: PathBuf,
-  pending: PathBuf,
-  waiting: PathBuf,
-  tmp: PathBuf,
+}
+
+/// Whether a store may change its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+  ReadWrite,
+  /// Inspection only: nothing is created, swept, locked or written.
+  ReadOnly,
 }
 
 impl Layout {
-  /// Opens `root`, creating it and its sub-folders when missing. The root is canonicalised so
-  /// two stores naming one folder differently share in-process locks.
-  pub fn open(root: &Path) -> Result<Layout> {
+  /// Opens `root` and checks its sub-folders. With [`Access::ReadWrite`] the folder and missing
+  /// sub-folders are made; read-only, nothing is, and a folder with none of `jobs/`, `pending/`,
+  /// `waiting/` is refused (`ENOTSTORE`). A sub-folder that is a link or not a folder is refused
+  /// (`ECORRUPT`): the store never works through a link.
+  pub fn open(root: &Path, access: Access) -> Result<(Layout, Folder)> {
     if root.as_os_str().is_empty() {
       return Err(StoreError::new(
         Code::InvalidArgValue,
         "options.dir is empty; pass the path of the store's folder",
       ));
     }
-    match fs::metadata(root) {
+    match std::fs::metadata(root) {
       Ok(meta) if !meta.is_dir() => {
         return Err(
           StoreError::new(
@@ -80,136 +98,190 @@ impl Layout {
         )
       }
       Ok(_) => {}
-      Err(e) if e.kind() == io::ErrorKind::NotFound => {
-        fs::create_dir_all(root).map_err(|e| StoreError::io(&e, "create the store folder", root))?
+      Err(e) if e.kind() == io::ErrorKind::NotFound && access == Access::ReadWrite => {
+        std::fs::create_dir_all(root)
+          .map_err(|e| StoreError::io(&e, "create the store folder", root))?
       }
       Err(e) => return Err(StoreError::io(&e, "open the store folder", root)),
     }
-    let root =
-      fs::canonicalize(root).map_err(|e| StoreError::io(&e, "resolve the store folder", root))?;
-    let layout = Layout {
-      jobs: root.join("jobs"),
-      pending: root.join("pending"),
-      waiting: root.join("waiting"),
-      tmp: root.join("tmp"),
-      root,
-    };
-    layout.make_folders()?;
-    Ok(layout)
+    let root = std::fs::canonicalize(root)
+      .map_err(|e| StoreError::io(&e, "resolve the store folder", root))?;
+    let folder =
+      Folder::open(&root).map_err(|e| StoreError::io(&e, "open the store folder", &root))?;
+    let layout = Layout { root };
+    let found = layout.check_folders(&folder)?;
+    match access {
+      Access::ReadWrite => layout.make_folders(&folder)?,
+      Access::ReadOnly if found == 0 => {
+        return Err(
+          StoreError::new(
+            Code::NotStore,
+            format!(
+            "not a job store folder: {} (it has none of jobs/, pending/, waiting/); check the path",
+            layout.root.display()
+          ),
+          )
+          .with_path(&layout.root),
+        )
+      }
+      Access::ReadOnly => {}
+    }
+    Ok((layout, folder))
+  }
+
+  /// Refuses sub-folders that are links or not folders; returns how many of the marker and job
+  /// folders exist.
+  fn check_folders(&self, folder: &Folder) -> Result<usize> {
+    let mut found = 0;
+    for sub in [JOBS, PENDING, WAITING, TMP] {
+      match folder.lstat(sub) {
+        Ok(meta) if meta.kind == Kind::Folder => found += usize::from(sub != TMP),
+        Ok(meta) => {
+          let what = if meta.kind == Kind::Link {
+            "a symbolic link"
+          } else {
+            "not a folder"
+          };
+          return Err(StoreError::corrupt(
+            &folder.full(sub),
+            format!("it is {what}; the store never works through links. Make it a plain folder, or point dir at the real store"),
+          ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(&e, "look at", &folder.full(sub))),
+      }
+    }
+    Ok(found)
   }
 
   /// Creates the sub-folders that are missing; done on open, and again when one was removed
   /// while the store was in use (1.2.0 made them on demand too).
-  pub fn make_folders(&self) -> Result<()> {
-    for dir in [&self.jobs, &self.pending, &self.waiting, &self.tmp] {
-      match fs::create_dir(dir) {
+  pub fn make_folders(&self, folder: &Folder) -> Result<()> {
+    for sub in [JOBS, PENDING, WAITING, TMP] {
+      match folder.mkdir(sub) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(StoreError::io(&e, "create a store sub-folder", dir)),
+        Err(e) => {
+          return Err(StoreError::io(
+            &e,
+            "create a store sub-folder",
+            &folder.full(sub),
+          ))
+        }
       }
     }
-    Ok(())
+    self.check_folders(folder).map(drop)
   }
 
   pub fn root(&self) -> &Path {
     &self.root
   }
-  pub fn jobs_dir(&self) -> &Path {
-    &self.jobs
-  }
-  pub fn pending_dir(&self) -> &Path {
-    &self.pending
-  }
-  pub fn waiting_dir(&self) -> &Path {
-    &self.waiting
-  }
-  pub fn tmp_dir(&self) -> &Path {
-    &self.tmp
+
+  /// The full path of a relative one, for messages.
+  pub fn full(&self, rel: &str) -> PathBuf {
+    self.root.join(rel)
   }
 
-  pub fn job_dir(&self, id: &str) -> PathBuf {
-    self.jobs.join(id)
+  pub fn job_dir(id: &str) -> String {
+    format!("{JOBS}/{id}")
   }
-  pub fn state_file(&self, id: &str) -> PathBuf {
-    self.jobs.join(id).join(STATE_FILE)
+  pub fn state_file(id: &str) -> String {
+    format!("{JOBS}/{id}/{STATE_FILE}")
   }
-  pub fn value_file(&self, id: &str) -> PathBuf {
-    self.jobs.join(id).join(VALUE_FILE)
+  pub fn value_file(id: &str) -> String {
+    format!("{JOBS}/{id}/{VALUE_FILE}")
   }
-  pub fn lock_file(&self, id: &str, kind: LockKind) -> PathBuf {
-    self.jobs.join(id).join(kind.file_name())
+  pub fn lock_file(id: &str, kind: LockKind) -> String {
+    format!("{JOBS}/{id}/{}", kind.file_name())
   }
-  pub fn pending_link(&self, id: &str) -> PathBuf {
-    self.pending.join(id)
+  pub fn pending_link(id: &str) -> String {
+    format!("{PENDING}/{id}")
   }
-  pub fn waiting_link(&self, id: &str) -> PathBuf {
-    self.waiting.join(id)
+  pub fn waiting_link(id: &str) -> String {
+    format!("{WAITING}/{id}")
   }
 
   /// What `pending/<id>` and `waiting/<id>` point at: relative, so the folder can be moved or
-  /// mounted elsewhere and its links still resolve.
-  pub fn link_target(id: &str) -> PathBuf {
-    Path::new("..").join("jobs").join(id)
+  /// mounted elsewhere and its links still resolve. The store itself never follows them: a
+  /// marker's name is the job's id.
+  pub fn link_target(id: &str) -> String {
+    format!("../{JOBS}/{id}")
   }
 
   /// A fresh, unused name inside `tmp/`: this process's random tag and a counter, so making one
   /// costs no system call.
-  pub fn temp_path(&self) -> PathBuf {
+  pub fn temp_path() -> String {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    self.tmp.join(format!("tmp-{}-{n}", *PROCESS_TAG))
+    format!("{TMP}/tmp-{}-{n}", *PROCESS_TAG)
   }
 
   /// The ids in `pending/` or `waiting/`, oldest first. Skips 1.2.0's `*.lock` folders and
   /// anything that is not a valid id.
-  pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
-    Self::list(dir, false, usize::MAX, None)
+  pub fn list_ids(folder: &Folder, dir: &str) -> Result<Vec<String>> {
+    Self::list(folder, dir, false, usize::MAX, None)
   }
 
   /// The `limit` oldest ids in `dir` (newer than `after`, if given), oldest first, in memory
   /// proportional to `limit` whatever the folder's size.
-  pub fn list_oldest(dir: &Path, limit: usize, after: Option<&str>) -> Result<Vec<String>> {
-    Self::list(dir, false, limit, after)
+  pub fn list_oldest(
+    folder: &Folder,
+    dir: &str,
+    limit: usize,
+    after: Option<&str>,
+  ) -> Result<Vec<String>> {
+    Self::list(folder, dir, false, limit, after)
   }
 
-  /// The ids of the job folders in `jobs/`, oldest first; a stray file there is no job.
-  pub fn list_jobs(&self) -> Result<Vec<String>> {
-    Self::list(&self.jobs, true, usize::MAX, None)
+  /// The ids of the job folders in `jobs/`, oldest first; a stray file or a link there is no job.
+  pub fn list_jobs(folder: &Folder) -> Result<Vec<String>> {
+    Self::list(folder, JOBS, true, usize::MAX, None)
   }
 
   fn list(
-    dir: &Path,
+    folder: &Folder,
+    dir: &str,
     folders_only: bool,
     limit: usize,
     after: Option<&str>,
   ) -> Result<Vec<String>> {
-    let entries = match fs::read_dir(dir) {
-      Ok(entries) => entries,
-      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-      Err(e) => return Err(StoreError::io(&e, "list", dir)),
-    };
     // A max-heap of the oldest seen so far: a newer name than its top is not kept.
     let mut oldest: BinaryHeap<String> = BinaryHeap::with_capacity(limit.min(65536));
-    for entry in entries {
-      let entry = entry.map_err(|e| StoreError::io(&e, "list", dir))?;
-      // The type comes with the listing on most filesystems: no extra system call.
-      if folders_only && !entry.file_type().is_ok_and(|t| t.is_dir()) {
-        continue;
-      }
-      let Ok(name) = entry.file_name().into_string() else {
-        continue;
-      };
-      if check_id(&name).is_err() || after.is_some_and(|after| name.as_str() <= after) {
-        continue;
+    let listed = folder.for_each_entry(dir, |entry| {
+      let name = &entry.name;
+      if (folders_only && entry.kind != Kind::Folder)
+        || check_id(name).is_err()
+        || after.is_some_and(|after| name.as_str() <= after)
+      {
+        return false;
       }
       if oldest.len() < limit {
-        oldest.push(name);
-      } else if oldest.peek().is_some_and(|newest| name < *newest) {
+        oldest.push(name.clone());
+      } else if oldest.peek().is_some_and(|newest| name < newest) {
         oldest.pop();
-        oldest.push(name);
+        oldest.push(name.clone());
       }
+      false
+    });
+    match listed {
+      Ok(_) => Ok(oldest.into_sorted_vec()),
+      Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+      Err(e) => Err(StoreError::io(&e, "list", &folder.full(dir))),
     }
-    Ok(oldest.into_sorted_vec())
   }
+}
+
+/// Whether `name` (in `tmp/`) is one [`Layout::temp_path`] makes: `tmp-<16 hex>-<number>`.
+pub fn is_temp_name(name: &str) -> bool {
+  let Some(rest) = name.strip_prefix("tmp-") else {
+    return false;
+  };
+  let Some((tag, n)) = rest.split_once('-') else {
+    return false;
+  };
+  tag.len() == 16
+    && tag.bytes().all(|b| b.is_ascii_hexdigit())
+    && !n.is_empty()
+    && n.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Drawn once per process from the OS's randomness; what keeps names of processes apart.
@@ -217,57 +289,11 @@ static PROCESS_TAG: LazyLock<String> =
   LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The state of this process's id generator: the last millisecond used, a sequence within it,
-/// and a pseudo-random stream seeded once from the OS.
-struct IdClock {
-  last_ms: u64,
-  seq: u16,
-  rng: u64,
-}
-
-static ID_CLOCK: LazyLock<Mutex<IdClock>> = LazyLock::new(|| {
-  let seed = uuid::Uuid::new_v4().as_u64_pair().0;
-  Mutex::new(IdClock {
-    last_ms: 0,
-    seq: 0,
-    rng: seed,
-  })
-});
-
 /// A new job id: `job-` and a UUID v7, so ids are unique across processes and machines and
-/// sort by creation time. Within a process ids are strictly increasing (a 12-bit sequence
-/// orders those of one millisecond); the 62 random bits come from a generator seeded once,
-/// which spares a `getrandom` system call per job.
+/// sort by creation time. `uuid` keeps ids of one process strictly increasing, even within a
+/// millisecond, and its `fast-rng` feature spares a `getrandom` system call per id.
 pub fn new_id() -> String {
-  let mut clock = ID_CLOCK.lock().unwrap();
-  let now = SystemTime::now()
-    .duration_since(UNIX_EPOCH)
-    .map_or(0, |d| d.as_millis() as u64);
-  if now > clock.last_ms {
-    clock.last_ms = now;
-    clock.seq = 0;
-  } else if clock.seq == 0x0fff {
-    // 4096 ids in one millisecond: borrow the next one to stay ordered.
-    clock.last_ms += 1;
-    clock.seq = 0;
-  } else {
-    clock.seq += 1;
-  }
-  let random = splitmix64(&mut clock.rng).to_be_bytes();
-  let mut bytes = [0u8; 10];
-  bytes[0] = (clock.seq >> 8) as u8;
-  bytes[1] = clock.seq as u8;
-  bytes[2..].copy_from_slice(&random);
-  let uuid = uuid::Builder::from_unix_timestamp_millis(clock.last_ms, &bytes).into_uuid();
-  format!("job-{uuid}")
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-  *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-  let mut z = *state;
-  z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-  z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-  z ^ (z >> 31)
+  format!("job-{}", uuid::Uuid::now_v7())
 }
 
 /// Accepts only ids that are one harmless path segment, so no id can name a file outside
@@ -339,34 +365,62 @@ mod tests {
   }
 
   #[test]
+  fn temp_names_are_recognised() {
+    let made = Layout::temp_path();
+    assert!(is_temp_name(made.strip_prefix("tmp/").unwrap()), "{made}");
+    for foreign in [
+      "tmp-1-2",
+      "notes.txt",
+      "tmp-0123456789abcdef-",
+      "tmp-0123456789abcdeg-1",
+    ] {
+      assert!(!is_temp_name(foreign), "{foreign}");
+    }
+  }
+
+  #[test]
   fn listing_the_oldest_keeps_only_that_many() {
-    let dir = std::env::temp_dir().join(format!("layout-oldest-{}", new_id()));
-    fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder::open(dir.path()).unwrap();
     let mut ids: Vec<String> = (0..50).map(|_| new_id()).collect();
     for id in ids.iter().rev() {
-      fs::write(dir.join(id), b"").unwrap();
+      std::fs::write(dir.path().join(id), b"").unwrap();
     }
     ids.sort();
     assert_eq!(
-      Layout::list_oldest(&dir, 7, None).unwrap(),
+      Layout::list_oldest(&folder, ".", 7, None).unwrap(),
       ids[..7].to_vec()
     );
     assert_eq!(
-      Layout::list_oldest(&dir, 7, Some(&ids[6])).unwrap(),
+      Layout::list_oldest(&folder, ".", 7, Some(&ids[6])).unwrap(),
       ids[7..14].to_vec()
     );
-    assert_eq!(Layout::list_oldest(&dir, 500, None).unwrap(), ids);
-    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(Layout::list_oldest(&folder, ".", 500, None).unwrap(), ids);
   }
 
   #[test]
   fn listing_skips_lock_folders_and_sorts() {
-    let dir = std::env::temp_dir().join(format!("layout-test-{}", new_id()));
-    fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder::open(dir.path()).unwrap();
     for name in ["job-b", "job-a", "job-a.lock", ".hidden"] {
-      fs::create_dir(dir.join(name)).unwrap();
+      std::fs::create_dir(dir.path().join(name)).unwrap();
     }
-    assert_eq!(Layout::list_ids(&dir).unwrap(), vec!["job-a", "job-b"]);
-    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+      Layout::list_ids(&folder, ".").unwrap(),
+      vec!["job-a", "job-b"]
+    );
+  }
+
+  #[test]
+  fn linked_or_file_sub_folders_are_refused_and_read_only_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Layout::open(dir.path(), Access::ReadOnly).unwrap_err();
+    assert_eq!(err.code, Code::NotStore);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("tmp")).unwrap();
+    let err = Layout::open(dir.path(), Access::ReadWrite).unwrap_err();
+    assert_eq!(err.code, Code::Corrupt);
+    assert!(err.message.contains("tmp"), "{}", err.message);
   }
 }

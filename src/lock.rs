@@ -16,26 +16,29 @@
 //! lets the next locker create a fresh file and "win" a second lock.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use fs2::FileExt;
 
 use crate::error::{Code, Result, StoreError};
+use crate::folder::{Folder, Identity};
 
-/// Lock files held by this process, across every store in it.
-static HELD: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+/// Lock files held by this process, across every store in it, by device and inode.
+static HELD: LazyLock<Mutex<HashSet<Identity>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// An exclusive lock on one lock file. Released on drop.
 #[derive(Debug)]
 pub struct FileLock {
   file: File,
-  path: PathBuf,
-  /// The file locked, for claims, to tell later whether the path still names it.
-  identity: Option<Identity>,
+  /// The lock file, relative to the store folder.
+  rel: String,
+  /// The file locked: its key in [`HELD`], and what the path must still name for a claim.
+  identity: Identity,
+  /// Whether [`FileLock::lost`] checks the path (claims do; short state locks need not).
+  verified: bool,
 }
 
 /// Why a held lock is no longer worth anything.
@@ -68,55 +71,83 @@ pub enum Claim {
   Missing,
 }
 
+/// Whether a lock attempt may create a missing lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+  Yes,
+  /// Lock only a lock file that exists (1.2.0's jobs have none until first locked).
+  No,
+}
+
 impl FileLock {
-  /// Takes the lock at `path` if it is free right now; never waits. The lock is checked to
-  /// still guard the file at `path`, and can later be asked whether it was [lost](Self::lost).
-  pub fn try_claim(path: &Path) -> Result<Claim> {
-    Self::try_lock(path, true)
+  /// Takes the lock `rel` (below `folder`) if it is free right now; never waits. The lock is
+  /// checked to still guard the file at `rel`, and can later be asked whether it was
+  /// [lost](Self::lost).
+  pub fn try_claim(folder: &Folder, rel: &str) -> Result<Claim> {
+    Self::try_lock(folder, rel, true, Create::Yes)
   }
 
-  fn try_lock(path: &Path, verify: bool) -> Result<Claim> {
-    if !HELD.lock().unwrap().insert(path.to_path_buf()) {
+  fn try_lock(folder: &Folder, rel: &str, verify: bool, create: Create) -> Result<Claim> {
+    let file = match folder.open_lock(rel, create == Create::Yes) {
+      Ok(file) => file,
+      // No folder there, or a file where the job's folder should be: nothing to lock.
+      Err(e)
+        if matches!(
+          e.kind(),
+          io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+        ) =>
+      {
+        return Ok(Claim::Missing)
+      }
+      Err(e) => return Err(StoreError::io(&e, "lock", &folder.full(rel))),
+    };
+    let identity = identity_of(&file).map_err(|e| StoreError::io(&e, "lock", &folder.full(rel)))?;
+    if !HELD.lock().unwrap().insert(identity) {
       return Ok(Claim::Busy);
     }
     // From here the table entry is ours; every exit that does not return a lock removes it.
-    let attempt = Self::flock_file(path, verify);
-    match attempt {
-      Ok(Some(lock)) => Ok(Claim::Acquired(lock)),
-      Ok(None) => {
-        unregister(path);
-        Ok(Claim::Busy)
-      }
-      // No folder there, or a file where the job's folder should be: nothing to lock.
-      Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
-        unregister(path);
-        Ok(Claim::Missing)
-      }
-      Err(e) => {
-        unregister(path);
-        Err(StoreError::io(&e, "lock", path))
-      }
+    let lock = FileLock {
+      file,
+      rel: rel.to_owned(),
+      identity,
+      verified: verify,
+    };
+    match FileExt::try_lock_exclusive(&lock.file) {
+      Ok(()) => {}
+      Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Claim::Busy),
+      Err(e) => return Err(StoreError::io(&e, "lock", &folder.full(rel))),
     }
+    // The folder may have been removed between open and lock: then the lock guards nothing.
+    if verify && lock.lost_path(folder).is_some() {
+      return Ok(Claim::Missing);
+    }
+    Ok(Claim::Acquired(lock))
   }
 
-  /// Takes the lock at `path`, waiting at most `bound` for its holder to let go. Meant for short
+  /// Takes the lock `rel`, waiting at most `bound` for its holder to let go. Meant for short
   /// critical sections; a lock still held after `bound` fails with `ELOCKED`. Unlike a claim it
   /// is not checked against the path: whoever removes a job holds this lock while moving the
   /// folder away, so a late locker finds no job behind it and changes nothing.
-  pub fn lock_bounded(path: &Path, bound: Duration) -> Result<FileLock> {
+  pub fn lock_bounded(
+    folder: &Folder,
+    rel: &str,
+    bound: Duration,
+    create: Create,
+  ) -> Result<FileLock> {
     let deadline = Instant::now() + bound;
     let mut pause = Duration::from_micros(100);
     loop {
-      match Self::try_lock(path, false)? {
+      match Self::try_lock(folder, rel, false, create)? {
         Claim::Acquired(lock) => return Ok(lock),
         Claim::Missing => {
           return Err(StoreError::io(
             &io::Error::from(io::ErrorKind::NotFound),
             "lock",
-            path,
+            &folder.full(rel),
           ))
         }
         Claim::Busy if Instant::now() >= deadline => {
+          let path = folder.full(rel);
           return Err(
             StoreError::new(
               Code::Locked,
@@ -126,8 +157,8 @@ impl FileLock {
                 bound.as_millis()
               ),
             )
-            .with_path(path),
-          )
+            .with_path(&path),
+          );
         }
         Claim::Busy => {
           std::thread::sleep(pause);
@@ -137,54 +168,21 @@ impl FileLock {
     }
   }
 
-  /// Opens (creating if needed) and locks the file. `Ok(None)` when another holder has it.
-  fn flock_file(path: &Path, verify: bool) -> io::Result<Option<FileLock>> {
-    // Write access is what NFS needs for an exclusive lock; a read-only store (or file) still
-    // locks locally through a read-only handle.
-    let file = match OpenOptions::new()
-      .read(true)
-      .write(true)
-      .create(true)
-      .truncate(false)
-      .open(path)
-    {
-      Err(e) if matches!(e.raw_os_error(), Some(13 | 30)) => match File::open(path) {
-        Ok(file) => file,
-        // No lock file yet and none can be made: the write error is the one that explains.
-        Err(missing) if missing.kind() == io::ErrorKind::NotFound => return Err(e),
-        Err(other) => return Err(other),
-      },
-      opened => opened?,
-    };
-    match FileExt::try_lock_exclusive(&file) {
-      Ok(()) => {}
-      Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-      Err(e) => return Err(e),
+  fn lost_path(&self, folder: &Folder) -> Option<Loss> {
+    match folder.lstat(&self.rel) {
+      Err(_) => Some(Loss::Removed),
+      Ok(now) if now.identity != self.identity => Some(Loss::Replaced),
+      Ok(_) => None,
     }
-    let identity = if verify {
-      let identity = Identity::of_file(&file)?;
-      // The folder may have been removed between open and lock: then the lock guards nothing.
-      if Identity::of_path(path)? != identity {
-        return Err(io::Error::from(io::ErrorKind::NotFound));
-      }
-      Some(identity)
-    } else {
-      None
-    };
-    Ok(Some(FileLock {
-      file,
-      path: path.to_path_buf(),
-      identity,
-    }))
   }
 
-  /// Checks that this lock still guards its file; `Some` says how it was lost.
-  pub fn lost(&self) -> Option<Loss> {
-    let identity = self.identity?;
-    match Identity::of_path(&self.path) {
-      Err(_) => return Some(Loss::Removed),
-      Ok(now) if now != identity => return Some(Loss::Replaced),
-      Ok(_) => {}
+  /// Checks that this lock still guards its file in `folder`; `Some` says how it was lost.
+  pub fn lost(&self, folder: &Folder) -> Option<Loss> {
+    if !self.verified {
+      return None;
+    }
+    if let Some(loss) = self.lost_path(folder) {
+      return Some(loss);
     }
     // Re-asserting a lock we hold is a no-op locally; on NFS it fails once the server dropped it.
     match FileExt::try_lock_exclusive(&self.file) {
@@ -197,40 +195,18 @@ impl FileLock {
 impl Drop for FileLock {
   fn drop(&mut self) {
     let _ = FileExt::unlock(&self.file);
-    unregister(&self.path);
+    HELD.lock().unwrap().remove(&self.identity);
   }
 }
 
-fn unregister(path: &Path) {
-  HELD.lock().unwrap().remove(path);
-}
-
-/// Which file a path or handle is: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity(u64, u64);
-
-impl Identity {
-  #[cfg(unix)]
-  fn from_meta(meta: &fs::Metadata) -> Identity {
-    use std::os::unix::fs::MetadataExt;
-    Identity(meta.dev(), meta.ino())
-  }
-  #[cfg(not(unix))]
-  fn from_meta(meta: &fs::Metadata) -> Identity {
-    // Without inode numbers, creation time is the best stand-in for "the same file".
-    let created = meta
-      .created()
-      .ok()
-      .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-      .map_or(0, |d| d.as_nanos() as u64);
-    Identity(created, 0)
-  }
-  fn of_file(file: &File) -> io::Result<Identity> {
-    file.metadata().map(|m| Identity::from_meta(&m))
-  }
-  fn of_path(path: &Path) -> io::Result<Identity> {
-    fs::metadata(path).map(|m| Identity::from_meta(&m))
-  }
+// The stat field widths differ across platforms (macOS's st_dev is an i32).
+#[allow(clippy::unnecessary_cast)]
+fn identity_of(file: &File) -> io::Result<Identity> {
+  let stat = rustix::fs::fstat(file)?;
+  Ok(Identity {
+    dev: stat.st_dev as u64,
+    ino: stat.st_ino as u64,
+  })
 }
 
 /// Which lock files someone holds right now, in any process, seen without taking any lock (so a
@@ -245,28 +221,28 @@ impl HeldLocks {
   pub fn snapshot() -> HeldLocks {
     HeldLocks {
       #[cfg(target_os = "linux")]
-      held: fs::read_to_string("/proc/locks")
+      held: std::fs::read_to_string("/proc/locks")
         .ok()
         .map(|text| parse_proc_locks(&text)),
     }
   }
 
-  /// Whether the lock file at `path` is held. A missing file is not held.
-  pub fn is_held(&self, path: &Path) -> bool {
+  /// Whether the lock file `rel` is held. A missing file is not held.
+  pub fn is_held(&self, folder: &Folder, rel: &str) -> bool {
     #[cfg(target_os = "linux")]
     if let Some(held) = &self.held {
-      use std::os::unix::fs::MetadataExt;
-      return match fs::metadata(path) {
+      return match folder.lstat(rel) {
         Ok(meta) => {
-          let dev = meta.dev();
+          let dev = meta.identity.dev;
           let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
           let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-          held.contains(&(major, minor, meta.ino()))
+          held.contains(&(major, minor, meta.identity.ino))
         }
         Err(_) => false,
       };
     }
-    match File::open(path) {
+    // Opened without creating: looking never makes a lock file.
+    match folder.open_lock(rel, false) {
       Ok(file) => match FileExt::try_lock_shared(&file) {
         Ok(()) => {
           let _ = FileExt::unlock(&file);
@@ -301,78 +277,88 @@ fn parse_proc_locks(text: &str) -> HashSet<(u64, u64, u64)> {
 mod tests {
   use super::*;
 
-  fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lock-test-{}", crate::layout::new_id()));
-    fs::create_dir_all(&dir).unwrap();
-    dir
+  fn scratch() -> (tempfile::TempDir, Folder) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder::open(dir.path()).unwrap();
+    (dir, folder)
   }
 
   #[test]
   fn held_locks_are_seen_without_taking_them() {
-    let dir = scratch();
-    let path = dir.join("work.lock");
-    let Claim::Acquired(lock) = FileLock::try_claim(&path).unwrap() else {
+    let (_dir, folder) = scratch();
+    let Claim::Acquired(lock) = FileLock::try_claim(&folder, "work.lock").unwrap() else {
       panic!()
     };
-    assert!(HeldLocks::snapshot().is_held(&path));
+    assert!(HeldLocks::snapshot().is_held(&folder, "work.lock"));
     drop(lock);
-    assert!(!HeldLocks::snapshot().is_held(&path));
-    assert!(!HeldLocks::snapshot().is_held(&dir.join("missing.lock")));
-    fs::remove_dir_all(&dir).unwrap();
+    assert!(!HeldLocks::snapshot().is_held(&folder, "work.lock"));
+    assert!(!HeldLocks::snapshot().is_held(&folder, "missing.lock"));
   }
 
   #[test]
   fn a_claim_excludes_a_second_claim_until_dropped() {
-    let dir = scratch();
-    let path = dir.join("work.lock");
-    let Claim::Acquired(first) = FileLock::try_claim(&path).unwrap() else {
+    let (_dir, folder) = scratch();
+    let Claim::Acquired(first) = FileLock::try_claim(&folder, "work.lock").unwrap() else {
       panic!("first claim should succeed")
     };
-    assert!(matches!(FileLock::try_claim(&path).unwrap(), Claim::Busy));
+    assert!(matches!(
+      FileLock::try_claim(&folder, "work.lock").unwrap(),
+      Claim::Busy
+    ));
     drop(first);
     assert!(matches!(
-      FileLock::try_claim(&path).unwrap(),
+      FileLock::try_claim(&folder, "work.lock").unwrap(),
       Claim::Acquired(_)
     ));
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn claim_in_a_missing_folder_reports_missing() {
-    let dir = scratch();
-    let path = dir.join("gone").join("work.lock");
+    let (_dir, folder) = scratch();
     assert!(matches!(
-      FileLock::try_claim(&path).unwrap(),
+      FileLock::try_claim(&folder, "gone/work.lock").unwrap(),
       Claim::Missing
     ));
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
-  fn bounded_lock_gives_up_with_elocked() {
-    let dir = scratch();
-    let path = dir.join("state.lock");
-    let _held = FileLock::lock_bounded(&path, Duration::from_millis(10)).unwrap();
+  fn bounded_lock_gives_up_with_elocked_and_never_creates_when_asked_not_to() {
+    let (dir, folder) = scratch();
+    let _held = FileLock::lock_bounded(
+      &folder,
+      "state.lock",
+      Duration::from_millis(10),
+      Create::Yes,
+    )
+    .unwrap();
     let started = Instant::now();
-    let err = FileLock::lock_bounded(&path, Duration::from_millis(50)).unwrap_err();
+    let err = FileLock::lock_bounded(
+      &folder,
+      "state.lock",
+      Duration::from_millis(50),
+      Create::Yes,
+    )
+    .unwrap_err();
     assert_eq!(err.code, Code::Locked);
     assert!(started.elapsed() >= Duration::from_millis(50));
-    fs::remove_dir_all(&dir).unwrap();
+    assert!(
+      FileLock::lock_bounded(&folder, "other.lock", Duration::from_millis(10), Create::No).is_err()
+    );
+    assert!(!dir.path().join("other.lock").exists());
   }
 
   #[test]
   fn loss_is_seen_when_the_file_is_removed_or_replaced() {
-    let dir = scratch();
-    let path = dir.join("work.lock");
-    let Claim::Acquired(lock) = FileLock::try_claim(&path).unwrap() else {
+    let (dir, folder) = scratch();
+    let path = dir.path().join("work.lock");
+    let Claim::Acquired(lock) = FileLock::try_claim(&folder, "work.lock").unwrap() else {
       panic!()
     };
-    assert_eq!(lock.lost(), None);
-    fs::write(dir.join("other"), b"").unwrap();
-    fs::rename(dir.join("other"), &path).unwrap();
-    assert_eq!(lock.lost(), Some(Loss::Replaced));
-    fs::remove_file(&path).unwrap();
-    assert_eq!(lock.lost(), Some(Loss::Removed));
-    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(lock.lost(&folder), None);
+    std::fs::write(dir.path().join("other"), b"").unwrap();
+    std::fs::rename(dir.path().join("other"), &path).unwrap();
+    assert_eq!(lock.lost(&folder), Some(Loss::Replaced));
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(lock.lost(&folder), Some(Loss::Removed));
   }
 }

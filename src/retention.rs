@@ -2,23 +2,22 @@
 //! `tmp/`, then deleted), so a crash at any point leaves the whole job or none of it; at worst a
 //! marker pointing nowhere, which pulls skip.
 
-use std::fs;
-
 use crate::error::{Code, Result, StoreError};
-use crate::inspect::now_ms;
-use crate::layout::{self, Layout, LockKind};
+use crate::inspect::{modified_ms, now_ms};
+use crate::layout::{self, Layout, LockKind, PENDING};
 use crate::lock::{Claim, FileLock};
-use crate::state::PENDING;
+use crate::state::PENDING as STATE_PENDING;
 use crate::store::Store;
 
 impl Store {
   /// Deletes a job. Without `force` only a fulfilled job with no waiting targets goes; with it,
   /// any job. A job someone holds (a worker or a notifier, in any process) is never removed.
   pub fn remove(&self, id: &str, force: bool) -> Result<()> {
+    let f = self.writable()?;
     layout::check_id(id)?;
-    let state_lock = self.lock_state(id)?;
-    match self.read_state(id) {
-      Ok(state) if !force && state.state == PENDING => {
+    let state_lock = self.lock_state(&f, id)?;
+    match self.read_state(&f, id) {
+      Ok(state) if !force && state.state == STATE_PENDING => {
         return Err(StoreError::new(
           Code::Pending,
           format!("job '{id}' is still pending; fulfil it first, or pass {{ force: true }} to delete it anyway"),
@@ -40,7 +39,7 @@ impl Store {
     // Hold both claims while the job goes, so nobody can be handed it meanwhile.
     let mut claims = Vec::new();
     for kind in [LockKind::Work, LockKind::Notify] {
-      match FileLock::try_claim(&self.layout.lock_file(id, kind))? {
+      match FileLock::try_claim(&f, &Layout::lock_file(id, kind))? {
         Claim::Acquired(lock) => claims.push(lock),
         Claim::Busy => {
           return Err(StoreError::new(
@@ -53,31 +52,37 @@ impl Store {
         Claim::Missing => return Err(StoreError::no_job(id)),
       }
     }
-    let trash = self.layout.temp_path();
-    let job_dir = self.layout.job_dir(id);
-    fs::rename(&job_dir, &trash).map_err(|e| StoreError::io(&e, "move the job out", &job_dir))?;
+    let trash = Layout::temp_path();
+    let job_dir = Layout::job_dir(id);
+    f.rename(&job_dir, &trash)
+      .map_err(|e| StoreError::io(&e, "move the job out", &f.full(&job_dir)))?;
     drop(claims);
     drop(state_lock);
-    self
-      .jobs_sync
-      .sync(self.layout.jobs_dir(), self.durability())?;
-    self.remove_link(&self.layout.pending_link(id))?;
-    self.remove_link(&self.layout.waiting_link(id))?;
-    fs::remove_dir_all(&trash).map_err(|e| StoreError::io(&e, "delete", &trash))
+    self.jobs_sync.sync(&f, self.durability())?;
+    self.remove_link(&f, &Layout::pending_link(id))?;
+    self.remove_link(&f, &Layout::waiting_link(id))?;
+    f.remove_tree(&trash)
+      .map_err(|e| StoreError::io(&e, "delete", &f.full(&trash)))
   }
 
   /// Removes fulfilled jobs with no waiting targets that were fulfilled at least `older_than_ms`
   /// ago; returns how many. Pending, claimed and waiting jobs are never touched.
   pub fn prune(&self, older_than_ms: f64) -> Result<u64> {
+    let f = self.writable()?;
     let cutoff = now_ms() - older_than_ms;
-    let pending = Layout::list_ids(self.layout.pending_dir())?;
+    let pending = Layout::list_ids(&f, PENDING)?;
     let mut removed = 0;
-    for id in self.layout.list_jobs()? {
+    for id in Layout::list_jobs(&f)? {
       if pending.binary_search(&id).is_ok() {
         continue;
       }
       let Ok(info) = self.get(&id) else { continue };
-      let old_enough = info.fulfilled_at_ms.is_some_and(|at| at <= cutoff);
+      // 1.2.0 recorded no time: its value file was written at the fulfil, or later if copied, so
+      // its modification time never makes a job look older than it is.
+      let fulfilled_at = info
+        .fulfilled_at_ms
+        .or_else(|| modified_ms(&f, &Layout::value_file(&id)));
+      let old_enough = fulfilled_at.is_some_and(|at| at <= cutoff);
       if !info.fulfilled || info.waiting != "[]" || !old_enough {
         continue;
       }
@@ -101,14 +106,15 @@ mod tests {
   use super::*;
   use crate::store::Options;
 
-  fn open_store() -> (Store, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("retention-test-{}", layout::new_id()));
-    (Store::open(&dir, Options::default()).unwrap(), dir)
+  fn open_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Store::open(dir.path(), Options::default()).unwrap(), dir)
   }
 
   #[test]
   fn remove_refuses_pending_waiting_and_claimed_jobs_unless_allowed() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let dir = tmp.path();
     let id = store.create("1").unwrap();
     assert_eq!(store.remove(&id, false).unwrap_err().code, Code::Pending);
     let job = store.pull_job().unwrap().unwrap();
@@ -121,23 +127,23 @@ mod tests {
     store.remove(&id, false).unwrap();
     assert!(!dir.join("jobs").join(&id).exists());
     assert_eq!(store.remove(&id, false).unwrap_err().code, Code::NoJob);
-    assert_eq!(fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
-    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
   }
 
   #[test]
   fn force_removes_a_pending_job_and_its_marker() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let dir = tmp.path();
     let id = store.create("1").unwrap();
     store.remove(&id, true).unwrap();
-    assert!(fs::symlink_metadata(dir.join("pending").join(&id)).is_err());
+    assert!(std::fs::symlink_metadata(dir.join("pending").join(&id)).is_err());
     assert!(store.pull_job().unwrap().is_none());
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn prune_takes_only_old_fulfilled_jobs_without_targets() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let dir = tmp.path();
     let pending = store.create("\"p\"").unwrap();
     let waiting = store.create("\"w\"").unwrap();
     store.queue(&waiting, "1").unwrap();
@@ -149,6 +155,5 @@ mod tests {
     assert!(!dir.join("jobs").join(&done).exists());
     assert!(dir.join("jobs").join(&pending).exists());
     assert!(dir.join("jobs").join(&waiting).exists());
-    fs::remove_dir_all(&dir).unwrap();
   }
 }

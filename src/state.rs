@@ -10,6 +10,8 @@ use std::fmt::Write;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::json::{self, Json};
+
 /// `state` 1: the job needs work (1.2.0 calls it RESOLVING).
 pub const PENDING: u64 = 1;
 /// `state` 2: the job has a value.
@@ -22,6 +24,9 @@ pub struct JobState {
   pub waiting: Vec<Box<RawValue>>,
   /// `None` when the record has no `request` key: 1.2.0 wrote none for `create(undefined)`.
   pub request: Option<Box<RawValue>>,
+  /// When the job was fulfilled (ms since the Unix epoch), as `"fulfilledAt"`; 1.2.0 wrote none
+  /// and ignores it.
+  pub fulfilled_at_ms: Option<f64>,
   other: BTreeMap<String, Box<RawValue>>,
 }
 
@@ -33,6 +38,7 @@ impl JobState {
       state: PENDING,
       waiting: Vec::new(),
       request: Some(RawValue::from_string(request.to_owned())?),
+      fulfilled_at_ms: None,
       other: BTreeMap::new(),
     })
   }
@@ -46,6 +52,9 @@ impl JobState {
     let state = take("state")?;
     let waiting = take("waiting")?;
     let request = fields.remove("request");
+    let fulfilled_at_ms = fields
+      .remove("fulfilledAt")
+      .and_then(|at| serde_json::from_str::<f64>(at.get()).ok());
     let version: u64 = serde_json::from_str(version.get())
       .map_err(|_| format!("\"version\" is {}, not a whole number", version.get()))?;
     let state: u64 = serde_json::from_str(state.get())
@@ -60,6 +69,7 @@ impl JobState {
       state,
       waiting,
       request,
+      fulfilled_at_ms,
       other: fields,
     })
   }
@@ -84,6 +94,9 @@ impl JobState {
       out.push_str(",\"request\":");
       out.push_str(request);
     }
+    if let Some(at) = self.fulfilled_at_ms {
+      write!(out, ",\"fulfilledAt\":{at}").unwrap();
+    }
     for (name, value) in &self.other {
       write!(out, ",{}:{}", Value::String(name.clone()), value.get()).unwrap();
     }
@@ -106,11 +119,11 @@ impl JobState {
 
   /// Removes, for each of `targets`, the first waiting entry equal to it (deep, strict
   /// equality, as 1.2.0 compares). Returns how many were removed.
-  pub fn unqueue(&mut self, targets: &[Value]) -> usize {
-    let mut parsed: Vec<Option<Value>> = self
+  pub fn unqueue(&mut self, targets: &[Json]) -> usize {
+    let mut parsed: Vec<Option<Json>> = self
       .waiting
       .iter()
-      .map(|raw| serde_json::from_str(raw.get()).ok())
+      .map(|raw| json::parse(raw.get()).ok())
       .collect();
     let mut removed = 0;
     for target in targets {
@@ -184,7 +197,10 @@ mod tests {
   fn unqueue_removes_first_equal_entry_per_target() {
     let text = br#"{"version":0,"state":1,"waiting":["a",{"x":1,"y":2},"a","b"],"request":1}"#;
     let mut state = JobState::parse(text).unwrap();
-    let targets: Vec<Value> = serde_json::from_str(r#"["a",{"y":2,"x":1},"zzz"]"#).unwrap();
+    let targets: Vec<Json> = [r#""a""#, r#"{"y":2,"x":1}"#, r#""zzz""#]
+      .iter()
+      .map(|t| json::parse(t).unwrap())
+      .collect();
     assert_eq!(state.unqueue(&targets), 2);
     assert_eq!(state.waiting_json(), r#"["a","b"]"#);
   }

@@ -3,23 +3,24 @@
 //! Every mutation of `state.json` is a read-modify-write under the job's short state lock,
 //! written through `durable`. The markers in `pending/` and `waiting/` are ordered so that a
 //! crash at any point loses nothing acknowledged: a marker is made before the state that needs
-//! it, and removed only after the state that no longer needs it is on disk.
+//! it, and removed only after the state that no longer needs it is on disk. Every file is
+//! reached through `folder`, which never follows a link below the store folder.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 use crate::durable::{self, DirSync, Durability};
 use crate::error::{Code, Result, StoreError};
-use crate::layout::{self, Layout, LockKind};
-use crate::lock::{Claim, FileLock, Loss};
-use crate::state::{JobState, FULFILLED, PENDING};
+use crate::folder::{Folder, Kind};
+use crate::inspect::now_ms;
+use crate::json::{self, Refusal};
+use crate::layout::{self, Access, Layout, LockKind, JOBS, PENDING, TMP, WAITING};
+use crate::lock::{Claim, Create, FileLock, Loss};
+use crate::state::{JobState, FULFILLED, PENDING as STATE_PENDING};
 use crate::wake::{Ended, Wake};
 
 /// How a store behaves; see the README for each option.
@@ -28,6 +29,7 @@ pub struct Options {
   pub durability: Durability,
   /// How long a state update waits for another holder of the job's state lock.
   pub lock_wait: Duration,
+  pub access: Access,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
     Options {
       durability: Durability::Durable,
       lock_wait: Duration::from_secs(10),
+      access: Access::ReadWrite,
     }
   }
 }
@@ -101,9 +104,9 @@ struct Cursor {
 
 impl Cursor {
   /// Lists the oldest ids again, or with `after` the oldest ones newer than it.
-  fn refill(&mut self, dir: &Path, after: Option<&str>) -> Result<()> {
+  fn refill(&mut self, folder: &Folder, dir: &str, after: Option<&str>) -> Result<()> {
     let started = Instant::now();
-    let ids = Layout::list_oldest(dir, CURSOR_SIZE, after)?;
+    let ids = Layout::list_oldest(folder, dir, CURSOR_SIZE, after)?;
     self.more_after = (ids.len() == CURSOR_SIZE).then(|| ids[ids.len() - 1].clone());
     self.ids = ids.into();
     // A continued listing does not make the cursor fresh: its start is as old as before.
@@ -133,6 +136,8 @@ impl Cursor {
 pub struct Store {
   pub(crate) layout: Layout,
   pub(crate) options: Options,
+  /// The open folder; `None` once closed, which releases its descriptor.
+  folder: RwLock<Option<Arc<Folder>>>,
   pub(crate) jobs_sync: DirSync,
   pub(crate) pending_sync: DirSync,
   pub(crate) waiting_sync: DirSync,
@@ -144,21 +149,26 @@ pub struct Store {
 }
 
 impl Store {
-  /// Opens the store at `dir`, creating its folders when missing.
+  /// Opens the store at `dir`. Read-write, it creates the folder and its sub-folders when
+  /// missing and sweeps leftover temporary files; read-only, it changes nothing.
   pub fn open(dir: &Path, options: Options) -> Result<Store> {
+    let (layout, folder) = Layout::open(dir, options.access)?;
     let store = Store {
-      layout: Layout::open(dir)?,
+      layout,
       options,
-      jobs_sync: DirSync::default(),
-      pending_sync: DirSync::default(),
-      waiting_sync: DirSync::default(),
+      folder: RwLock::new(Some(Arc::new(folder))),
+      jobs_sync: DirSync::new(JOBS),
+      pending_sync: DirSync::new(PENDING),
+      waiting_sync: DirSync::new(WAITING),
       pending: Mutex::default(),
       waiting: Mutex::default(),
       claims: Mutex::default(),
       next_claim: AtomicU64::new(1),
       wake: Arc::default(),
     };
-    store.sweep_leftovers();
+    if store.options.access == Access::ReadWrite {
+      store.sweep_leftovers();
+    }
     Ok(store)
   }
 
@@ -170,88 +180,102 @@ impl Store {
     self.options.durability
   }
 
+  /// The open folder, or `ECLOSED`.
+  pub(crate) fn folder(&self) -> Result<Arc<Folder>> {
+    self
+      .folder
+      .read()
+      .unwrap()
+      .clone()
+      .ok_or_else(StoreError::closed)
+  }
+
+  /// The open folder for a change, or `ECLOSED` / `EREADONLY`.
+  pub(crate) fn writable(&self) -> Result<Arc<Folder>> {
+    let folder = self.folder()?;
+    match self.options.access {
+      Access::ReadWrite => Ok(folder),
+      Access::ReadOnly => Err(StoreError::read_only()),
+    }
+  }
+
   /// Creates a pending job for `request` (JSON text) and returns its id.
   pub fn create(&self, request: &str) -> Result<String> {
-    let state = JobState::new(request).map_err(|e| invalid_json("request", e))?;
+    let f = self.writable()?;
+    json::check_depth(request).map_err(|why| refused("request", why))?;
+    let state = JobState::new(request).map_err(|e| refused_json("request", e))?;
     let id = layout::new_id();
-    let job_dir = self.layout.job_dir(&id);
-    let link = self.layout.pending_link(&id);
+    let link = Layout::pending_link(&id);
     // The marker first, as 1.2.0 does: until the job folder appears it points nowhere, which
     // pulls skip, so a crash leaves at worst a dangling link, never an unmarked job.
-    self.make_link(&link, &id)?;
-    // The job folder is filled under a temporary name and renamed into place whole.
-    let tmp = self.layout.temp_path();
+    self.make_link(&f, &link, &id)?;
+    let tmp = Layout::temp_path();
     let made = self
-      .with_folders(|| fs::create_dir(&tmp))
-      .map_err(|e| StoreError::io(&e, "create a temporary folder", &tmp))
-      .and_then(|()| {
-        durable::write_new_file(
-          &tmp.join(layout::STATE_FILE),
-          state.to_json().as_bytes(),
-          self.durability(),
-        )
-      })
-      .and_then(|()| {
-        // Every job is fulfilled some day, under its state lock: make that file now, in the
-        // folder being built, rather than as an extra new inode on the fulfil path.
-        let lock = tmp.join(LockKind::State.file_name());
-        fs::File::create(&lock)
-          .map(drop)
-          .map_err(|e| StoreError::io(&e, "create", &lock))
-      })
-      .and_then(|()| durable::sync_dir(&tmp, self.durability()))
-      .and_then(|()| {
-        fs::rename(&tmp, &job_dir).map_err(|e| StoreError::io(&e, "rename into place", &job_dir))
-      });
-    let published = made.and_then(|()| {
-      self
-        .pending_sync
-        .sync(self.layout.pending_dir(), self.durability())?;
-      self
-        .jobs_sync
-        .sync(self.layout.jobs_dir(), self.durability())
-    });
-    if let Err(e) = published {
+      .build_job_folder(&f, &tmp, &state)
+      .and_then(|()| self.publish_job_folder(&f, &tmp, &id));
+    if let Err(e) = made {
       // Not acknowledged: take it back whole, so no half-made job is left to be found.
-      let _ = fs::remove_dir_all(&tmp);
-      let _ = fs::remove_dir_all(&job_dir);
-      let _ = fs::remove_file(&link);
+      let _ = f.remove_tree(&tmp);
+      let _ = f.remove_tree(&Layout::job_dir(&id));
+      let _ = f.unlink(&link);
       return Err(e);
     }
     self.wake.bump();
     Ok(id)
   }
 
+  /// Fills a new job folder under the temporary name `tmp`.
+  fn build_job_folder(&self, f: &Folder, tmp: &str, state: &JobState) -> Result<()> {
+    self
+      .with_folders(f, || f.mkdir(tmp))
+      .map_err(|e| StoreError::io(&e, "create a temporary folder", &f.full(tmp)))?;
+    let record = format!("{tmp}/{}", layout::STATE_FILE);
+    durable::write_new_file(f, &record, state.to_json().as_bytes(), self.durability())?;
+    // Every job is fulfilled some day, under its state lock: make that file now, in the folder
+    // being built, rather than as an extra new inode on the fulfil path.
+    let lock = format!("{tmp}/{}", LockKind::State.file_name());
+    durable::write_new_file(f, &lock, b"", Durability::Relaxed)?;
+    durable::sync_dir(f, tmp, self.durability())
+  }
+
+  /// Renames the built folder into `jobs/` whole, and makes the names durable.
+  fn publish_job_folder(&self, f: &Folder, tmp: &str, id: &str) -> Result<()> {
+    let job_dir = Layout::job_dir(id);
+    f.rename(tmp, &job_dir)
+      .map_err(|e| StoreError::io(&e, "rename into place", &f.full(&job_dir)))?;
+    self.pending_sync.sync(f, self.durability())?;
+    self.jobs_sync.sync(f, self.durability())
+  }
+
   /// Adds `target` (JSON text) to the job's waiting list. Returns whether the job is already
   /// fulfilled, in which case the target can be served at once.
   pub fn queue(&self, id: &str, target: &str) -> Result<bool> {
+    let f = self.writable()?;
     layout::check_id(id)?;
-    // Parsed once in full: a target `unqueue` could not compare (nested too deeply) is refused
-    // now rather than left queued for ever.
-    serde_json::from_str::<Value>(target).map_err(|e| invalid_json("target", e))?;
+    // Parsed once in full: a target `unqueue` could not compare is refused now rather than left
+    // queued for ever.
+    json::parse(target).map_err(|why| refused("target", why))?;
     let target = serde_json::value::RawValue::from_string(target.to_owned())
-      .map_err(|e| invalid_json("target", e))?;
-    let _lock = self.lock_state(id)?;
-    let mut state = self.read_state(id)?;
+      .map_err(|e| refused_json("target", e))?;
+    let _lock = self.lock_state(&f, id)?;
+    let mut state = self.read_state(&f, id)?;
     state.waiting.push(target);
     // The marker first: a crash after it leaves a marker with nothing new to deliver, which is
     // harmless; the other order could leave a target no notifier will ever look for.
-    let link = self.layout.waiting_link(id);
-    let new_link = !link_exists(&link);
+    let link = Layout::waiting_link(id);
+    let new_link = !f.exists(&link);
     if new_link {
-      self.make_link(&link, id)?;
+      self.make_link(&f, &link, id)?;
     }
-    if let Err(e) = self.write_state(id, &state) {
+    if let Err(e) = self.write_state(&f, id, &state) {
       if new_link {
         // The target was not added: the marker we made for it would point at nothing to do.
-        let _ = fs::remove_file(&link);
+        let _ = f.unlink(&link);
       }
       return Err(e);
     }
     if new_link {
-      self
-        .waiting_sync
-        .sync(self.layout.waiting_dir(), self.durability())?;
+      self.waiting_sync.sync(&f, self.durability())?;
     }
     self.wake.bump();
     Ok(state.state == FULFILLED)
@@ -259,20 +283,18 @@ impl Store {
 
   /// Removes, for each target in `targets` (a JSON array text), its first equal waiting entry.
   pub fn unqueue_all(&self, id: &str, targets: &str) -> Result<()> {
+    let f = self.writable()?;
     layout::check_id(id)?;
-    let targets: Vec<Value> =
-      serde_json::from_str(targets).map_err(|e| invalid_json("targets", e))?;
-    let _lock = self.lock_state(id)?;
-    let mut state = self.read_state(id)?;
+    let targets = json::parse_list(targets).map_err(|why| refused("targets", why))?;
+    let _lock = self.lock_state(&f, id)?;
+    let mut state = self.read_state(&f, id)?;
     if state.unqueue(&targets) == 0 {
       return Ok(());
     }
-    self.write_state(id, &state)?;
+    self.write_state(&f, id, &state)?;
     if state.waiting.is_empty() {
-      self.remove_link(&self.layout.waiting_link(id))?;
-      self
-        .waiting_sync
-        .sync(self.layout.waiting_dir(), self.durability())?;
+      self.remove_link(&f, &Layout::waiting_link(id))?;
+      self.waiting_sync.sync(&f, self.durability())?;
     }
     Ok(())
   }
@@ -280,22 +302,22 @@ impl Store {
   /// Fulfils a pending job with `value`. Anyone may fulfil (as in 1.2.0); see
   /// [`Store::fulfill_claimed`] for the fenced form. Returns whether targets are waiting.
   pub fn fulfill(&self, id: &str, value: &[u8]) -> Result<bool> {
+    let f = self.writable()?;
     layout::check_id(id)?;
-    let _lock = self.lock_state(id)?;
-    let mut state = self.read_state(id)?;
-    if state.state != PENDING {
-      self.remove_link(&self.layout.pending_link(id))?;
+    let _lock = self.lock_state(&f, id)?;
+    let mut state = self.read_state(&f, id)?;
+    if state.state != STATE_PENDING {
+      self.remove_link(&f, &Layout::pending_link(id))?;
       return Err(already_resolved());
     }
     // Value before state: a record that says fulfilled always has its value.
-    self.replace(&self.layout.value_file(id), value)?;
+    self.replace(&f, &Layout::value_file(id), value)?;
     state.state = FULFILLED;
-    self.write_state(id, &state)?;
+    state.fulfilled_at_ms = Some(now_ms());
+    self.write_state(&f, id, &state)?;
     // Only now, with the value on disk, does the job stop being pending.
-    self.remove_link(&self.layout.pending_link(id))?;
-    self
-      .pending_sync
-      .sync(self.layout.pending_dir(), self.durability())?;
+    self.remove_link(&f, &Layout::pending_link(id))?;
+    self.pending_sync.sync(&f, self.durability())?;
     self.wake.bump();
     Ok(!state.waiting.is_empty())
   }
@@ -309,13 +331,15 @@ impl Store {
 
   /// Replaces a pending job's request, if `old_version` is still its version.
   pub fn update(&self, id: &str, old_version: f64, request: &str) -> Result<()> {
+    let f = self.writable()?;
     layout::check_id(id)?;
+    json::check_depth(request).map_err(|why| refused("newRequest", why))?;
     let request = serde_json::value::RawValue::from_string(request.to_owned())
-      .map_err(|e| invalid_json("request", e))?;
-    let _lock = self.lock_state(id)?;
-    let mut state = self.read_state(id)?;
-    if state.state != PENDING {
-      self.remove_link(&self.layout.pending_link(id))?;
+      .map_err(|e| refused_json("newRequest", e))?;
+    let _lock = self.lock_state(&f, id)?;
+    let mut state = self.read_state(&f, id)?;
+    if state.state != STATE_PENDING {
+      self.remove_link(&f, &Layout::pending_link(id))?;
       return Err(already_resolved());
     }
     if state.version as f64 != old_version {
@@ -323,18 +347,19 @@ impl Store {
     }
     state.version += 1;
     state.request = Some(request);
-    self.write_state(id, &state)
+    self.write_state(&f, id, &state)
   }
 
   /// The value and waiting targets of a fulfilled job that has targets waiting; `None` otherwise.
   pub fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
+    let f = self.folder()?;
     layout::check_id(id)?;
-    let state = self.read_state(id)?;
+    let state = self.read_state(&f, id)?;
     if state.state != FULFILLED || state.waiting.is_empty() {
       return Ok(None);
     }
     Ok(Some(Delivery {
-      value: self.read_value(id)?,
+      value: self.read_value(&f, id)?,
       waiting: state.waiting_json(),
     }))
   }
@@ -342,15 +367,15 @@ impl Store {
   /// Claims the oldest pending job nobody holds, or `None` when there is none. Never waits for a
   /// lock: a held job is skipped.
   pub fn pull_job(&self) -> Result<Option<PulledJob>> {
-    self.pull(&self.pending, self.layout.pending_dir(), |id| {
-      self.try_pull_job(id)
-    })
+    let f = self.writable()?;
+    self.pull(&f, &self.pending, PENDING, |id| self.try_pull_job(&f, id))
   }
 
   /// Claims the oldest fulfilled job with waiting targets that nobody holds, or `None`.
   pub fn pull_notification(&self) -> Result<Option<PulledNotification>> {
-    self.pull(&self.waiting, self.layout.waiting_dir(), |id| {
-      self.try_pull_notification(id)
+    let f = self.writable()?;
+    self.pull(&f, &self.waiting, WAITING, |id| {
+      self.try_pull_notification(&f, id)
     })
   }
 
@@ -362,7 +387,7 @@ impl Store {
     wait: Duration,
     token: u64,
   ) -> Result<std::result::Result<PulledJob, Ended>> {
-    self.watch();
+    self.watch()?;
     self.wake.wait_for(wait, token, || self.pull_job())
   }
 
@@ -372,7 +397,7 @@ impl Store {
     wait: Duration,
     token: u64,
   ) -> Result<std::result::Result<PulledNotification, Ended>> {
-    self.watch();
+    self.watch()?;
     self.wake.wait_for(wait, token, || self.pull_notification())
   }
 
@@ -381,20 +406,28 @@ impl Store {
     self.wake.cancel(token);
   }
 
-  /// Ends every wait and stops watching the folder. Claims stay held until released.
+  /// Ends every wait, releases every claim and closes every descriptor the store holds; later
+  /// calls fail with `ECLOSED`. Operations already running finish on the folder they started on.
   pub fn close(&self) {
+    self.folder.write().unwrap().take();
     self.wake.close();
+    self.claims.lock().unwrap().clear();
+    for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
+      sync.reopen();
+    }
+    for cursor in [&self.pending, &self.waiting] {
+      *cursor.lock().unwrap() = Cursor::default();
+    }
   }
 
-  fn watch(&self) {
+  fn watch(&self) -> Result<()> {
+    let f = self.writable()?;
+    // jobs/ too: a create makes its marker first and its folder last.
+    let dirs = [JOBS, PENDING, WAITING].map(|sub| f.full(sub));
     self
       .wake
-      // jobs/ too: a create makes its marker first and its folder last.
-      .watch(&[
-        self.layout.pending_dir(),
-        self.layout.waiting_dir(),
-        self.layout.jobs_dir(),
-      ]);
+      .watch(&dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>());
+    Ok(())
   }
 
   /// Releases a claim. Releasing twice, or after a loss, is harmless.
@@ -417,13 +450,16 @@ impl Store {
 
   /// The claims whose locks were lost since the last call; each is reported once.
   pub fn lost_claims(&self) -> Vec<LostClaim> {
+    let Ok(f) = self.folder() else {
+      return Vec::new();
+    };
     let mut claims = self.claims.lock().unwrap();
     let mut lost = Vec::new();
     for (&claim, held) in claims.iter_mut() {
       if held.loss_reported {
         continue;
       }
-      if let Some(loss) = held.lock.lost() {
+      if let Some(loss) = held.lock.lost(&f) {
         held.loss_reported = true;
         lost.push(LostClaim {
           claim,
@@ -447,6 +483,7 @@ impl Store {
 
   /// The id of a claim that still holds, or `ECOMPROMISED`.
   fn holding(&self, claim: u64) -> Result<String> {
+    let f = self.folder()?;
     let claims = self.claims.lock().unwrap();
     let Some(held) = claims.get(&claim) else {
       return Err(StoreError::new(
@@ -454,7 +491,7 @@ impl Store {
         "this claim was already released; pull the job again to work on it",
       ));
     };
-    match held.lock.lost() {
+    match held.lock.lost(&f) {
       None => Ok(held.id.clone()),
       Some(loss) => Err(compromised(&held.id, &loss)),
     }
@@ -462,8 +499,9 @@ impl Store {
 
   fn pull<T>(
     &self,
+    f: &Folder,
     cursor: &Mutex<Cursor>,
-    dir: &Path,
+    dir: &str,
     try_one: impl Fn(&str) -> Result<Option<T>>,
   ) -> Result<Option<T>> {
     let started = Instant::now();
@@ -477,19 +515,20 @@ impl Store {
         // Nothing is claimable only if a listing made during this pull, read to its end, says so.
         if cursor.ids.is_empty() && cursor.listed_since(started) {
           match cursor.more_after.take() {
-            Some(last) => cursor.refill(dir, Some(&last))?,
+            Some(last) => cursor.refill(f, dir, Some(&last))?,
             None => return failure.map_or(Ok(None), Err),
           }
           continue;
         }
-        cursor.refill(dir, None)?;
+        cursor.refill(f, dir, None)?;
         continue;
       }
       let id = cursor.ids.pop_front().expect("cursor is not empty");
       match try_one(&id) {
         Ok(Some(found)) => return Ok(Some(found)),
         Ok(None) => {}
-        Err(e) if e.code == Code::Corrupt || e.is_not_found() => {}
+        // Damaged, gone, or unreadable to this user: that job's problem, not the queue's.
+        Err(e) if e.code == Code::Corrupt || e.is_not_found() || e.is_access_denied() => {}
         Err(e) => {
           failure.get_or_insert(e);
         }
@@ -497,19 +536,19 @@ impl Store {
     }
   }
 
-  fn try_pull_job(&self, id: &str) -> Result<Option<PulledJob>> {
-    let Claim::Acquired(lock) = FileLock::try_claim(&self.layout.lock_file(id, LockKind::Work))?
+  fn try_pull_job(&self, f: &Folder, id: &str) -> Result<Option<PulledJob>> {
+    let Claim::Acquired(lock) = FileLock::try_claim(f, &Layout::lock_file(id, LockKind::Work))?
     else {
       return Ok(None);
     };
     // Checked under the lock: a worker that fulfilled the job removed the marker before letting go.
-    if !link_exists(&self.layout.pending_link(id)) {
+    if !f.exists(&Layout::pending_link(id)) {
       return Ok(None);
     }
-    let state = self.read_state(id)?;
-    if state.state != PENDING {
+    let state = self.read_state(f, id)?;
+    if state.state != STATE_PENDING {
       // Left by a crash between fulfilling and removing the marker.
-      self.remove_link(&self.layout.pending_link(id))?;
+      self.remove_link(f, &Layout::pending_link(id))?;
       return Ok(None);
     }
     let claim = self.hold(id, lock);
@@ -521,28 +560,28 @@ impl Store {
     }))
   }
 
-  fn try_pull_notification(&self, id: &str) -> Result<Option<PulledNotification>> {
-    let Claim::Acquired(lock) = FileLock::try_claim(&self.layout.lock_file(id, LockKind::Notify))?
+  fn try_pull_notification(&self, f: &Folder, id: &str) -> Result<Option<PulledNotification>> {
+    let Claim::Acquired(lock) = FileLock::try_claim(f, &Layout::lock_file(id, LockKind::Notify))?
     else {
       return Ok(None);
     };
-    let link = self.layout.waiting_link(id);
-    if !link_exists(&link) {
+    let link = Layout::waiting_link(id);
+    if !f.exists(&link) {
       return Ok(None);
     }
-    let state = self.read_state(id)?;
+    let state = self.read_state(f, id)?;
     if state.state != FULFILLED {
       return Ok(None);
     }
     if state.waiting.is_empty() {
       // A marker left by a crash after the last unqueue; drop it unless a target just arrived.
-      let _state_lock = self.lock_state(id)?;
-      if self.read_state(id)?.waiting.is_empty() {
-        self.remove_link(&link)?;
+      let _state_lock = self.lock_state(f, id)?;
+      if self.read_state(f, id)?.waiting.is_empty() {
+        self.remove_link(f, &link)?;
       }
       return Ok(None);
     }
-    let value = self.read_value(id)?;
+    let value = self.read_value(f, id)?;
     let claim = self.hold(id, lock);
     Ok(Some(PulledNotification {
       claim,
@@ -565,10 +604,12 @@ impl Store {
     claim
   }
 
-  pub(crate) fn lock_state(&self, id: &str) -> Result<FileLock> {
+  pub(crate) fn lock_state(&self, f: &Folder, id: &str) -> Result<FileLock> {
     FileLock::lock_bounded(
-      &self.layout.lock_file(id, LockKind::State),
+      f,
+      &Layout::lock_file(id, LockKind::State),
       self.options.lock_wait,
+      Create::Yes,
     )
     .map_err(|e| {
       if e.is_not_found() {
@@ -579,19 +620,30 @@ impl Store {
     })
   }
 
-  pub(crate) fn read_state(&self, id: &str) -> Result<JobState> {
-    let path = self.layout.state_file(id);
-    let bytes = match fs::read(&path) {
+  pub(crate) fn read_state(&self, f: &Folder, id: &str) -> Result<JobState> {
+    let rel = Layout::state_file(id);
+    let path = f.full(&rel);
+    let bytes = match f.read(&rel) {
       Ok(bytes) => bytes,
       Err(e) if e.kind() == io::ErrorKind::NotFound => {
-        return Err(if self.layout.job_dir(id).is_dir() {
-          StoreError::corrupt(&path, "the job folder has no state.json")
-        } else {
-          StoreError::no_job(id)
+        return Err(match f.lstat(&Layout::job_dir(id)) {
+          Ok(meta) if meta.kind == Kind::Folder => {
+            StoreError::corrupt(&path, "the job folder has no state.json")
+          }
+          Ok(_) => StoreError::corrupt(
+            &f.full(&Layout::job_dir(id)),
+            "it is not a folder (a link or a file); the store never follows links below its folder",
+          ),
+          Err(_) => StoreError::no_job(id),
         });
       }
       // Something that is not a readable file where the record should be.
-      Err(e) if matches!(e.raw_os_error(), Some(20 | 21 | 22 | 40)) => {
+      Err(e)
+        if matches!(
+          e.kind(),
+          io::ErrorKind::NotADirectory | io::ErrorKind::IsADirectory | io::ErrorKind::InvalidInput
+        ) =>
+      {
         return Err(StoreError::corrupt(
           &path,
           format!("it cannot be read as a file: {e}"),
@@ -602,36 +654,36 @@ impl Store {
     JobState::parse(&bytes).map_err(|why| StoreError::corrupt(&path, why))
   }
 
-  pub(crate) fn read_value(&self, id: &str) -> Result<Vec<u8>> {
-    let path = self.layout.value_file(id);
-    fs::read(&path).map_err(|e| {
+  pub(crate) fn read_value(&self, f: &Folder, id: &str) -> Result<Vec<u8>> {
+    let rel = Layout::value_file(id);
+    f.read(&rel).map_err(|e| {
       if e.kind() == io::ErrorKind::NotFound {
-        StoreError::corrupt(&path, "the job is fulfilled but has no value file")
+        StoreError::corrupt(&f.full(&rel), "the job is fulfilled but has no value file")
       } else {
-        StoreError::io(&e, "read", &path)
+        StoreError::io(&e, "read", &f.full(&rel))
       }
     })
   }
 
-  pub(crate) fn write_state(&self, id: &str, state: &JobState) -> Result<()> {
-    self.replace(&self.layout.state_file(id), state.to_json().as_bytes())?;
-    durable::sync_dir(&self.layout.job_dir(id), self.durability())
+  pub(crate) fn write_state(&self, f: &Folder, id: &str, state: &JobState) -> Result<()> {
+    self.replace(f, &Layout::state_file(id), state.to_json().as_bytes())?;
+    durable::sync_dir(f, &Layout::job_dir(id), self.durability())
   }
 
-  pub(crate) fn make_link(&self, link: &Path, id: &str) -> Result<()> {
-    match self.with_folders(|| symlink(&Layout::link_target(id), link)) {
+  pub(crate) fn make_link(&self, f: &Folder, link: &str, id: &str) -> Result<()> {
+    match self.with_folders(f, || f.symlink(&Layout::link_target(id), link)) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-      Err(e) => Err(StoreError::io(&e, "create marker", link)),
+      Err(e) => Err(StoreError::io(&e, "create marker", &f.full(link))),
     }
   }
 
   /// Runs `op`, and once more after re-making the store's sub-folders if it failed for want of
   /// one (someone removed `pending/` or `tmp/` while the store was open).
-  fn with_folders<T>(&self, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+  fn with_folders<T>(&self, f: &Folder, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
     match op() {
       Err(e) if e.kind() == io::ErrorKind::NotFound => {
-        if self.layout.make_folders().is_err() {
+        if self.layout.make_folders(f).is_err() {
           return Err(e);
         }
         for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
@@ -644,38 +696,25 @@ impl Store {
   }
 
   /// Replaces `target` atomically with `bytes` (see `durable`), through a fresh temporary file.
-  pub(crate) fn replace(&self, target: &Path, bytes: &[u8]) -> Result<()> {
+  pub(crate) fn replace(&self, f: &Folder, target: &str, bytes: &[u8]) -> Result<()> {
     let attempt =
-      || durable::replace_file(&self.layout.temp_path(), target, bytes, self.durability());
+      || durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability());
     match attempt() {
-      Err(e) if e.code == Code::Os("ENOENT") && !self.layout.tmp_dir().is_dir() => {
-        self.layout.make_folders()?;
+      Err(e) if e.code == Code::Os("ENOENT") && !f.exists(TMP) => {
+        self.layout.make_folders(f)?;
         attempt()
       }
       done => done,
     }
   }
 
-  pub(crate) fn remove_link(&self, link: &Path) -> Result<()> {
-    match fs::remove_file(link) {
+  pub(crate) fn remove_link(&self, f: &Folder, link: &str) -> Result<()> {
+    match f.unlink(link) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-      Err(e) => Err(StoreError::io(&e, "remove marker", link)),
+      Err(e) => Err(StoreError::io(&e, "remove marker", &f.full(link))),
     }
   }
-}
-
-#[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> io::Result<()> {
-  std::os::unix::fs::symlink(target, link)
-}
-#[cfg(windows)]
-fn symlink(target: &Path, link: &Path) -> io::Result<()> {
-  std::os::windows::fs::symlink_dir(target, link)
-}
-
-fn link_exists(link: &Path) -> bool {
-  fs::symlink_metadata(link).is_ok()
 }
 
 /// 1.2.0's exact message; scripts compare against it.
@@ -683,35 +722,41 @@ fn already_resolved() -> StoreError {
   StoreError::new(Code::AlreadyResolved, "already resolved")
 }
 
-fn compromised(id: &str, loss: &Loss) -> StoreError {
+pub(crate) fn compromised(id: &str, loss: &Loss) -> StoreError {
+  StoreError::new(Code::Compromised, lost_claim_message(id, loss))
+}
+
+/// What a worker is told when its claim is lost: through `oncompromised` and by fenced calls.
+pub fn lost_claim_message(id: &str, loss: &Loss) -> String {
+  format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it")
+}
+
+fn refused(what: &str, why: Refusal) -> StoreError {
   StoreError::new(
-    Code::Compromised,
-    format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it"),
+    Code::InvalidArgValue,
+    format!("The \"{what}\" argument cannot be stored: {why}"),
   )
 }
 
-fn invalid_json(what: &str, e: serde_json::Error) -> StoreError {
-  StoreError::new(
-    Code::InvalidArgValue,
-    format!(
-      "The \"{what}\" argument cannot be stored as JSON ({e}); pass a value JSON.stringify can represent, nested at most 127 levels deep"
-    ),
-  )
+fn refused_json(what: &str, e: serde_json::Error) -> StoreError {
+  refused(what, Refusal::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
+  use std::fs;
 
-  fn open_store() -> (Store, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("store-test-{}", layout::new_id()));
-    let store = Store::open(&dir, Options::default()).unwrap();
+  fn open_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
     (store, dir)
   }
 
   #[test]
   fn a_job_goes_from_create_to_notification() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let dir = tmp.path();
     let id = store.create(r#"{"calculate":"3+3"}"#).unwrap();
     assert!(dir.join("pending").join(&id).symlink_metadata().is_ok());
     assert!(!store.queue(&id, r#""target-1""#).unwrap());
@@ -740,12 +785,12 @@ mod tests {
     store.done(note.claim, r#"["target-1"]"#).unwrap();
     assert!(dir.join("waiting").join(&id).symlink_metadata().is_err());
     assert!(store.pull_notification().unwrap().is_none());
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn pulls_take_the_oldest_job_first_and_never_the_same_twice() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let _dir = tmp.path();
     let ids: Vec<String> = (0..5)
       .map(|i| store.create(&i.to_string()).unwrap())
       .collect();
@@ -754,13 +799,13 @@ mod tests {
       .collect();
     assert_eq!(pulled, ids);
     assert!(store.pull_job().unwrap().is_none());
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn a_free_job_is_found_behind_more_held_ones_than_a_listing_keeps() {
-    let (a, dir) = open_store();
-    let b = Store::open(&dir, Options::default()).unwrap();
+    let (a, tmp) = open_store();
+    let dir = tmp.path();
+    let b = Store::open(dir, Options::default()).unwrap();
     let ids: Vec<String> = (0..CURSOR_SIZE * 2 + 1)
       .map(|i| a.create(&i.to_string()).unwrap())
       .collect();
@@ -770,24 +815,24 @@ mod tests {
     assert_eq!(b.pull_job().unwrap().unwrap().id, ids[CURSOR_SIZE * 2]);
     assert!(b.pull_job().unwrap().is_none());
     drop(held);
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn two_stores_on_one_folder_in_one_process_exclude_each_other() {
-    let (a, dir) = open_store();
-    let b = Store::open(&dir, Options::default()).unwrap();
+    let (a, tmp) = open_store();
+    let dir = tmp.path();
+    let b = Store::open(dir, Options::default()).unwrap();
     a.create("1").unwrap();
     let job = a.pull_job().unwrap().unwrap();
     assert!(b.pull_job().unwrap().is_none());
     a.release(job.claim);
     assert_eq!(b.pull_job().unwrap().unwrap().id, job.id);
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn fulfill_twice_and_update_after_fulfill_say_already_resolved() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let _dir = tmp.path();
     let id = store.create("1").unwrap();
     store.update(&id, 0.0, "2").unwrap();
     let err = store.update(&id, 0.0, "3").unwrap_err();
@@ -809,12 +854,12 @@ mod tests {
         (Code::AlreadyResolved, "already resolved")
       );
     }
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn unknown_and_unsafe_ids_are_refused_before_touching_the_disk() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let _dir = tmp.path();
     assert_eq!(
       store.fulfill("job-nope", b"x").unwrap_err().code,
       Code::NoJob
@@ -824,23 +869,23 @@ mod tests {
       store.fulfill("../../etc", b"x").unwrap_err().code,
       Code::InvalidId
     );
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn a_damaged_job_is_skipped_by_pulls_and_reported_by_calls() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let dir = tmp.path();
     let bad = store.create("1").unwrap();
     let good = store.create("2").unwrap();
     fs::write(dir.join("jobs").join(&bad).join("state.json"), b"{\"vers").unwrap();
     assert_eq!(store.pull_job().unwrap().unwrap().id, good);
     assert_eq!(store.fulfill(&bad, b"x").unwrap_err().code, Code::Corrupt);
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn a_removed_job_folder_is_reported_as_a_lost_claim_once() {
-    let (store, dir) = open_store();
+    let (store, tmp) = open_store();
+    let dir = tmp.path();
     let id = store.create("1").unwrap();
     let job = store.pull_job().unwrap().unwrap();
     assert!(store.lost_claims().is_empty());
@@ -855,12 +900,12 @@ mod tests {
       store.fulfill_claimed(job.claim, b"x").unwrap_err().code,
       Code::Compromised
     );
-    fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
   fn a_folder_written_by_1_2_0_is_worked() {
-    let dir = std::env::temp_dir().join(format!("store-compat-{}", layout::new_id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let id = "job--4242-abcDEF";
     let job_dir = dir.join("jobs").join(id);
     fs::create_dir_all(&job_dir).unwrap();
@@ -872,7 +917,7 @@ mod tests {
     )
     .unwrap();
     std::os::unix::fs::symlink(&job_dir, dir.join("pending").join(id)).unwrap();
-    let store = Store::open(&dir, Options::default()).unwrap();
+    let store = Store::open(dir, Options::default()).unwrap();
     let job = store.pull_job().unwrap().unwrap();
     assert_eq!(job.id, id);
     store.fulfill(id, b"v").unwrap();
@@ -885,6 +930,5 @@ mod tests {
       (delivery.value, delivery.waiting),
       (b"v".to_vec(), r#"["t"]"#.to_owned())
     );
-    fs::remove_dir_all(&dir).unwrap();
   }
 }

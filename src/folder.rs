@@ -1,0 +1,432 @@
+//! The store's folder as an open descriptor: every file the store touches is reached relative to
+//! it, and never through a symbolic link.
+//!
+//! `DIR` itself is opened once, following a link if it is one (pointing `dir` at a link is
+//! fine). Below it nothing is followed: on Linux each path is resolved by `openat2` with
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, elsewhere one `O_NOFOLLOW` step at a time. A link met
+//! on the way fails with `ELOOP`, which the store reports as damage (`ECORRUPT`). The kernel
+//! checks while it resolves, so there is no window between a check and the use, as an `lstat`
+//! first would leave.
+//!
+//! Paths given to a [`Folder`] are relative, `/`-separated, and come from `layout` (validated
+//! ids only), so none of them holds `..`.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+/// What a folder entry is, as seen without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+  Folder,
+  File,
+  Link,
+  Other,
+}
+
+impl Kind {
+  fn of(file_type: FileType) -> Kind {
+    match file_type {
+      FileType::Directory => Kind::Folder,
+      FileType::RegularFile => Kind::File,
+      FileType::Symlink => Kind::Link,
+      _ => Kind::Other,
+    }
+  }
+}
+
+/// One name in a listed folder.
+#[derive(Debug, Clone)]
+pub struct Entry {
+  pub name: String,
+  pub kind: Kind,
+}
+
+/// Which file a path or handle is: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Identity {
+  pub dev: u64,
+  pub ino: u64,
+}
+
+/// What `lstat` tells of an entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+  pub identity: Identity,
+  pub kind: Kind,
+  /// Last modification, in milliseconds since the Unix epoch.
+  pub modified_ms: f64,
+}
+
+impl Meta {
+  // The stat field widths differ across platforms (macOS's st_dev is an i32).
+  #[allow(clippy::unnecessary_cast)]
+  fn of(stat: &rustix::fs::Stat) -> Meta {
+    Meta {
+      identity: Identity {
+        dev: stat.st_dev as u64,
+        ino: stat.st_ino as u64,
+      },
+      kind: Kind::of(FileType::from_raw_mode(stat.st_mode as _)),
+      modified_ms: stat.st_mtime as f64 * 1000.0 + (stat.st_mtime_nsec as f64 / 1e6).floor(),
+    }
+  }
+}
+
+/// An open store folder. Closing it (dropping the last reference) releases its descriptor.
+#[derive(Debug)]
+pub struct Folder {
+  root: OwnedFd,
+  path: PathBuf,
+}
+
+impl Folder {
+  /// Opens the folder at `path` (which may be a link to a folder).
+  pub fn open(path: &Path) -> io::Result<Folder> {
+    let root = rustix::fs::open(
+      path,
+      OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+      Mode::empty(),
+    )?;
+    Ok(Folder {
+      root,
+      path: path.to_path_buf(),
+    })
+  }
+
+  /// The folder's path, for messages.
+  pub fn path(&self) -> &Path {
+    &self.path
+  }
+
+  /// The full path of `rel`, for messages.
+  pub fn full(&self, rel: &str) -> PathBuf {
+    self.path.join(rel)
+  }
+
+  /// Opens `rel` below the folder without following any link on the way or at the end.
+  fn open_beneath(&self, rel: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
+    let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    if rel == "." {
+      return Ok(rustix::fs::openat(&self.root, ".", flags, mode)?);
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(opened) = openat2_beneath(&self.root, rel, flags, mode) {
+      return opened;
+    }
+    let mut steps = rel.split('/').peekable();
+    let mut dir: Option<OwnedFd> = None;
+    while let Some(step) = steps.next() {
+      let base = dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
+      let step_flags = if steps.peek().is_some() {
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+      } else {
+        flags
+      };
+      dir = Some(rustix::fs::openat(base, step, step_flags, mode)?);
+    }
+    dir.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
+  }
+
+  /// Runs `op` on the folder that holds `rel`'s last component, with that component's name.
+  fn in_parent<T>(
+    &self,
+    rel: &str,
+    op: impl FnOnce(BorrowedFd<'_>, &str) -> rustix::io::Result<T>,
+  ) -> io::Result<T> {
+    match rel.rsplit_once('/') {
+      None => Ok(op(self.root.as_fd(), rel)?),
+      Some((parent, name)) => {
+        let parent = self.open_dir(parent)?;
+        Ok(op(parent.as_fd(), name)?)
+      }
+    }
+  }
+
+  /// A descriptor of the folder `rel` (`"."` for the store folder itself).
+  pub fn open_dir(&self, rel: &str) -> io::Result<OwnedFd> {
+    self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+  }
+
+  /// The whole content of the regular file `rel`.
+  pub fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
+    let mut file = File::from(self.open_beneath(rel, OFlags::RDONLY, Mode::empty())?);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+  }
+
+  /// Creates `rel`, which must not exist, and writes `bytes` into it; fsyncs it when `sync`.
+  pub fn write_new(&self, rel: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let mut file = File::from(self.open_beneath(
+      rel,
+      OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+      Mode::from_raw_mode(0o666),
+    )?);
+    file.write_all(bytes)?;
+    if sync {
+      file.sync_all()?;
+    }
+    Ok(())
+  }
+
+  /// Opens the lock file `rel` for locking, creating it when `create` (and missing). Opened for
+  /// writing where allowed (NFS wants that for exclusive locks), else read-only.
+  pub fn open_lock(&self, rel: &str, create: bool) -> io::Result<File> {
+    let create_flag = if create {
+      OFlags::CREATE
+    } else {
+      OFlags::empty()
+    };
+    let mode = Mode::from_raw_mode(0o666);
+    match self.open_beneath(rel, OFlags::RDWR | create_flag, mode) {
+      Ok(fd) => Ok(File::from(fd)),
+      Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::ACCESS | Errno::ROFS)) => {
+        match self.open_beneath(rel, OFlags::RDONLY, Mode::empty()) {
+          Ok(fd) => Ok(File::from(fd)),
+          // No lock file yet and none can be made: the write error is the one that explains.
+          Err(missing) if missing.kind() == io::ErrorKind::NotFound => Err(e),
+          Err(other) => Err(other),
+        }
+      }
+      Err(e) => Err(e),
+    }
+  }
+
+  /// What `rel` is, without following it if it is a link.
+  pub fn lstat(&self, rel: &str) -> io::Result<Meta> {
+    self
+      .in_parent(rel, |dir, name| {
+        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+      })
+      .map(|stat| Meta::of(&stat))
+  }
+
+  /// Whether anything (a link included) is at `rel`.
+  pub fn exists(&self, rel: &str) -> bool {
+    self.lstat(rel).is_ok()
+  }
+
+  pub fn mkdir(&self, rel: &str) -> io::Result<()> {
+    self.in_parent(rel, |dir, name| {
+      rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o777))
+    })
+  }
+
+  /// Makes the link `rel` pointing at `target` (which is never followed by the store).
+  pub fn symlink(&self, target: &str, rel: &str) -> io::Result<()> {
+    self.in_parent(rel, |dir, name| rustix::fs::symlinkat(target, dir, name))
+  }
+
+  /// Removes the file or link `rel` (never what a link points at).
+  pub fn unlink(&self, rel: &str) -> io::Result<()> {
+    self.in_parent(rel, |dir, name| {
+      rustix::fs::unlinkat(dir, name, AtFlags::empty())
+    })
+  }
+
+  /// Renames `from` to `to`, both below the folder; replaces a file at `to`.
+  pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+    let (from_dir, from_name) = self.parent_of(from)?;
+    let (to_dir, to_name) = self.parent_of(to)?;
+    let from_fd = from_dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
+    let to_fd = to_dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
+    Ok(rustix::fs::renameat(from_fd, from_name, to_fd, to_name)?)
+  }
+
+  fn parent_of<'a>(&self, rel: &'a str) -> io::Result<(Option<OwnedFd>, &'a str)> {
+    match rel.rsplit_once('/') {
+      None => Ok((None, rel)),
+      Some((parent, name)) => Ok((Some(self.open_dir(parent)?), name)),
+    }
+  }
+
+  /// fsyncs the folder `rel`, so the names changed in it are on disk.
+  pub fn sync_dir(&self, rel: &str) -> io::Result<()> {
+    File::from(self.open_dir(rel)?).sync_all()
+  }
+
+  /// The entries of the folder `rel` (without `.` and `..`), each with its kind as seen without
+  /// following it.
+  pub fn entries(&self, rel: &str) -> io::Result<Vec<Entry>> {
+    self.for_each_entry(rel, |_| true)
+  }
+
+  /// Like [`Folder::entries`], keeping only the entries `keep` accepts, so a huge folder is not
+  /// held in memory whole.
+  pub fn for_each_entry(
+    &self,
+    rel: &str,
+    mut keep: impl FnMut(&Entry) -> bool,
+  ) -> io::Result<Vec<Entry>> {
+    let fd = self.open_dir(rel)?;
+    let dir_fd = rustix::io::dup(&fd)?;
+    let mut kept = Vec::new();
+    for entry in Dir::new(fd)? {
+      let entry = entry?;
+      let Ok(name) = entry.file_name().to_str() else {
+        continue;
+      };
+      if name == "." || name == ".." {
+        continue;
+      }
+      let kind = match entry.file_type() {
+        // Some filesystems do not say in the listing: ask, still without following.
+        FileType::Unknown => rustix::fs::statat(&dir_fd, name, AtFlags::SYMLINK_NOFOLLOW)
+          .map_or(Kind::Other, |s| {
+            Kind::of(FileType::from_raw_mode(s.st_mode as _))
+          }),
+        known => Kind::of(known),
+      };
+      let entry = Entry {
+        name: name.to_owned(),
+        kind,
+      };
+      if keep(&entry) {
+        kept.push(entry);
+      }
+    }
+    Ok(kept)
+  }
+
+  /// Deletes the folder `rel` and what it holds, never following a link (a link inside is
+  /// removed, not what it points at). Only for the store's own trash in `tmp/`.
+  pub fn remove_tree(&self, rel: &str) -> io::Result<()> {
+    for entry in self.entries(rel)? {
+      let child = format!("{rel}/{}", entry.name);
+      if entry.kind == Kind::Folder {
+        self.remove_tree(&child)?;
+      } else {
+        self.unlink(&child)?;
+      }
+    }
+    self.in_parent(rel, |dir, name| {
+      rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+    })
+  }
+}
+
+/// `openat2` confined to `root` with no link followed, or `None` when the kernel lacks it (then
+/// the caller walks step by step).
+#[cfg(target_os = "linux")]
+fn openat2_beneath(
+  root: &OwnedFd,
+  rel: &str,
+  flags: OFlags,
+  mode: Mode,
+) -> Option<io::Result<OwnedFd>> {
+  use std::sync::atomic::{AtomicBool, Ordering};
+  static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+  if UNAVAILABLE.load(Ordering::Relaxed) {
+    return None;
+  }
+  use rustix::fs::ResolveFlags;
+  let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+  // EAGAIN: a rename elsewhere raced the lookup; the kernel asks for a retry.
+  for _ in 0..8 {
+    match rustix::fs::openat2(root, rel, flags, mode, resolve) {
+      Err(Errno::AGAIN) => continue,
+      // Kernels before 5.6.
+      Err(Errno::NOSYS) => {
+        UNAVAILABLE.store(true, Ordering::Relaxed);
+        return None;
+      }
+      done => return Some(done.map_err(io::Error::from)),
+    }
+  }
+  None
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn scratch() -> (tempfile::TempDir, Folder) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder::open(dir.path()).unwrap();
+    (dir, folder)
+  }
+
+  fn is_loop(e: &io::Error) -> bool {
+    Errno::from_io_error(e) == Some(Errno::LOOP)
+  }
+
+  #[test]
+  fn links_below_the_folder_are_never_followed() {
+    let (dir, folder) = scratch();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("state.json"), b"outside").unwrap();
+    std::fs::create_dir(dir.path().join("jobs")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("jobs").join("job-x")).unwrap();
+
+    assert!(is_loop(&folder.read("jobs/job-x/state.json").unwrap_err()));
+    assert!(is_loop(
+      &folder
+        .write_new("jobs/job-x/value", b"v", false)
+        .unwrap_err()
+    ));
+    assert!(is_loop(
+      &folder.open_lock("jobs/job-x/work.lock", true).unwrap_err()
+    ));
+    assert_eq!(folder.lstat("jobs/job-x").unwrap().kind, Kind::Link);
+    assert_eq!(
+      std::fs::read_dir(outside.path()).unwrap().count(),
+      1,
+      "nothing was written outside"
+    );
+    // Removing the link removes the link only.
+    folder.unlink("jobs/job-x").unwrap();
+    assert!(outside.path().join("state.json").exists());
+  }
+
+  #[test]
+  fn the_store_folder_itself_may_be_a_link() {
+    let real = tempfile::tempdir().unwrap();
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("store");
+    std::os::unix::fs::symlink(real.path(), &link).unwrap();
+    let folder = Folder::open(&link).unwrap();
+    folder.write_new("a", b"1", false).unwrap();
+    assert_eq!(std::fs::read(real.path().join("a")).unwrap(), b"1");
+  }
+
+  #[test]
+  fn remove_tree_removes_links_not_their_targets() {
+    let (dir, folder) = scratch();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("keep"), b"k").unwrap();
+    std::fs::create_dir_all(dir.path().join("t/sub")).unwrap();
+    std::fs::write(dir.path().join("t/sub/f"), b"").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("t/link")).unwrap();
+    folder.remove_tree("t").unwrap();
+    assert!(!dir.path().join("t").exists());
+    assert!(outside.path().join("keep").exists());
+  }
+
+  #[test]
+  fn entries_say_what_each_name_is() {
+    let (dir, folder) = scratch();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("f"), b"").unwrap();
+    std::os::unix::fs::symlink("d", dir.path().join("l")).unwrap();
+    let mut seen: Vec<(String, Kind)> = folder
+      .entries(".")
+      .unwrap()
+      .into_iter()
+      .map(|e| (e.name, e.kind))
+      .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+      seen,
+      vec![
+        ("d".into(), Kind::Folder),
+        ("f".into(), Kind::File),
+        ("l".into(), Kind::Link)
+      ]
+    );
+  }
+}
