@@ -33,13 +33,16 @@ function runFile(file, args = [], options = {}) {
   return run([file, ...args], options)
 }
 
-/** `env` is added to this process's environment, or with `inheritEnv: false` replaces it. */
-function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true } = {}) {
+/** `env` is added to this process's environment, or with `inheritEnv: false` replaces it;
+ * `uid`/`gid` run the child as another user (the tests run as root). */
+function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true, uid, gid } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, {
       cwd,
       env: inheritEnv ? { ...process.env, ...env } : env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      uid,
+      gid,
     })
     let stdout = ''
     let stderr = ''
@@ -57,7 +60,20 @@ function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true } = {
   })
 }
 
+/**
+ * Spawns `node argv…` for a test and kills it (SIGKILL) when the test ends, passed or failed, so
+ * a failing assertion never leaves a process running that would keep `npm test` from ending.
+ */
+function spawnNode(t, argv, options = {}) {
+  const child = spawn(process.execPath, argv, { cwd: ROOT, ...options })
+  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return child
+}
+
 /** Resolves after `ms`. */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-module.exports = { ROOT, tempDir, runNode, runFile, sleep }
+module.exports = { ROOT, tempDir, runNode, runFile, spawnNode, sleep }

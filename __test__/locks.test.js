@@ -6,9 +6,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const JobStore = require('..')
-const { tempDir, runNode, runFile, sleep } = require('./helpers')
+const { tempDir, runNode, runFile, spawnNode, sleep } = require('./helpers')
 
 const FIXTURES = path.join(__dirname, 'fixtures')
 const INTERVAL = 100
@@ -166,14 +165,14 @@ test('an open store with no claims does not keep the process alive', async () =>
   assert.equal(stdout.trim(), 'idle')
 })
 
-test('a worker killed with SIGKILL mid-job frees it for another worker at once', async () => {
+test('a worker killed with SIGKILL mid-job frees it for another worker at once', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
   const { id } = await store.create('crash me')
-  const child = spawn(
-    process.execPath,
-    ['-e', `require('.').prototype; const S = require('.'); new S({ dir: process.argv[1] }).pullJob().then((j) => { console.log(j.id); setInterval(() => {}, 1000) })`, dir],
-    { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+  const child = spawnNode(
+    t,
+    ['-e', `const S = require('.'); new S({ dir: process.argv[1] }).pullJob().then((j) => { console.log(j.id); setInterval(() => {}, 1000) })`, dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   const pulled = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())))
   assert.equal(pulled, id)
@@ -224,9 +223,9 @@ test('kill storm: SIGKILL at random, restart, then a calm drain loses nothing', 
   const script = path.join(FIXTURES, 'storm.js')
   const procs = new Map()
   const start = (name, role) => {
-    const child = spawn(process.execPath, [script, role, dir, logs], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // Killed when the test ends, however it ends: a failed assertion must not leave them running.
+    const child = spawnNode(t, [script, role, dir, logs], { stdio: ['ignore', 'ignore', 'pipe'] })
     child.stderr.on('data', (d) => process.stderr.write(`[${name}] ${d}`))
-    child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
     procs.set(name, { role, child })
   }
   const kill = async (name) => {

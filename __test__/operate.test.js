@@ -5,22 +5,21 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const JobStore = require('..')
-const { ROOT, tempDir, runNode, sleep } = require('./helpers')
+const { ROOT, tempDir, runNode, spawnNode, sleep } = require('./helpers')
 
 /** A child process that pulls `count` jobs and holds them until killed; resolves the ids. */
-async function holdJobs(dir, count) {
-  const child = spawn(
-    process.execPath,
+async function holdJobs(t, dir, count) {
+  const child = spawnNode(
+    t,
     ['-e', `const S = require('.'); const s = new S({ dir: process.argv[1] }); (async () => { const ids = []; for (let i = 0; i < ${count}; i++) ids.push((await s.pullJob()).id); console.log(JSON.stringify(ids)); setInterval(() => {}, 1000) })()`, dir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   const ids = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(JSON.parse(d))))
   return { ids, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGKILL'))) }
 }
 
-test('stats count what several processes did', async () => {
+test('stats count what several processes did', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
   assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, oldestPendingAgeMs: null })
@@ -34,7 +33,7 @@ test('stats count what several processes did', async () => {
       await s.queue(ids[0], 'a'); await s.queue(ids[1], 'b'); await s.queue(ids[8], 'c')
     })()`
   assert.equal((await runNode(script, [dir, JSON.stringify(ids)])).code, 0)
-  const holder = await holdJobs(dir, 3) // takes the three oldest pending: ids[4..6]
+  const holder = await holdJobs(t, dir, 3) // takes the three oldest pending: ids[4..6]
   assert.deepEqual(holder.ids, ids.slice(4, 7))
   const stats = await store.stats()
   assert.deepEqual({ ...stats, oldestPendingAgeMs: undefined }, {
@@ -74,12 +73,12 @@ test('get, value and list describe jobs', async () => {
   await assert.rejects(store.list({ state: 'bogus' }), { code: 'ERR_INVALID_ARG_VALUE' })
 })
 
-test('remove: refuses pending, waiting and claimed jobs; force; gone means gone', async () => {
+test('remove: refuses pending, waiting and claimed jobs; force; gone means gone', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
   const { id } = await store.create('r')
   await assert.rejects(store.remove(id), { code: 'EPENDING', message: /force/ })
-  const holder = await holdJobs(dir, 1)
+  const holder = await holdJobs(t, dir, 1)
   await assert.rejects(store.remove(id, { force: true }), { code: 'ECLAIMED' })
   await holder.stop()
   await store.queue(id, 't')
@@ -193,17 +192,17 @@ test('pullJob options are checked', async () => {
   assert.throws(() => store.pullJob('soon'), { code: 'ERR_INVALID_ARG_TYPE' })
 })
 
-test('a kill during remove leaves each job whole or gone, and pulls keep working', async () => {
+test('a kill during remove leaves each job whole or gone, and pulls keep working', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir, durable: false })
   for (let round = 0; round < 5; round++) {
     const ids = []
     for (let n = 0; n < 60; n++) ids.push((await store.create({ n })).id)
     for (const id of ids.slice(0, 50)) await store.fulfill(id, 'v')
-    const child = spawn(
-      process.execPath,
+    const child = spawnNode(
+      t,
       ['-e', `const S = require('.'); const s = new S({ dir: process.argv[1], durable: false }); s.prune({ olderThanMs: 0 }).then(() => s.prune({ olderThanMs: 0 }))`, dir],
-      { cwd: ROOT, stdio: 'ignore' },
+      { stdio: 'ignore' },
     )
     await sleep(40 + Math.random() * 60)
     child.kill('SIGKILL')

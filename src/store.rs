@@ -387,8 +387,11 @@ impl Store {
     wait: Duration,
     token: u64,
   ) -> Result<std::result::Result<PulledJob, Ended>> {
-    self.watch()?;
-    self.wake.wait_for(wait, token, || self.pull_job())
+    closed_ends_wait(
+      self
+        .watch()
+        .and_then(|()| self.wake.wait_for(wait, token, || self.pull_job())),
+    )
   }
 
   /// Like [`Store::pull_notification`], waiting up to `wait`.
@@ -397,8 +400,11 @@ impl Store {
     wait: Duration,
     token: u64,
   ) -> Result<std::result::Result<PulledNotification, Ended>> {
-    self.watch()?;
-    self.wake.wait_for(wait, token, || self.pull_notification())
+    closed_ends_wait(
+      self
+        .watch()
+        .and_then(|()| self.wake.wait_for(wait, token, || self.pull_notification())),
+    )
   }
 
   /// Ends the wait named `token` early; it resolves with nothing.
@@ -409,8 +415,8 @@ impl Store {
   /// Ends every wait, releases every claim and closes every descriptor the store holds; later
   /// calls fail with `ECLOSED`. Operations already running finish on the folder they started on.
   pub fn close(&self) {
-    self.folder.write().unwrap().take();
     self.wake.close();
+    self.folder.write().unwrap().take();
     self.claims.lock().unwrap().clear();
     for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
       sync.reopen();
@@ -717,6 +723,16 @@ impl Store {
   }
 }
 
+/// A wait that meets the store's close ends with nothing, as a close before it would.
+fn closed_ends_wait<T>(
+  outcome: Result<std::result::Result<T, Ended>>,
+) -> Result<std::result::Result<T, Ended>> {
+  match outcome {
+    Err(e) if e.code == Code::Closed => Ok(Err(Ended::Closed)),
+    other => other,
+  }
+}
+
 /// 1.2.0's exact message; scripts compare against it.
 fn already_resolved() -> StoreError {
   StoreError::new(Code::AlreadyResolved, "already resolved")
@@ -789,8 +805,7 @@ mod tests {
 
   #[test]
   fn pulls_take_the_oldest_job_first_and_never_the_same_twice() {
-    let (store, tmp) = open_store();
-    let _dir = tmp.path();
+    let (store, _tmp) = open_store();
     let ids: Vec<String> = (0..5)
       .map(|i| store.create(&i.to_string()).unwrap())
       .collect();
@@ -831,8 +846,7 @@ mod tests {
 
   #[test]
   fn fulfill_twice_and_update_after_fulfill_say_already_resolved() {
-    let (store, tmp) = open_store();
-    let _dir = tmp.path();
+    let (store, _tmp) = open_store();
     let id = store.create("1").unwrap();
     store.update(&id, 0.0, "2").unwrap();
     let err = store.update(&id, 0.0, "3").unwrap_err();
@@ -858,8 +872,7 @@ mod tests {
 
   #[test]
   fn unknown_and_unsafe_ids_are_refused_before_touching_the_disk() {
-    let (store, tmp) = open_store();
-    let _dir = tmp.path();
+    let (store, _tmp) = open_store();
     assert_eq!(
       store.fulfill("job-nope", b"x").unwrap_err().code,
       Code::NoJob
