@@ -9,6 +9,8 @@ const { settle, ignore } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
+const LISTINGS = ['all', 'pending', 'fulfilled', 'waiting']
+
 const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false }
 
 class JobStore {
@@ -42,19 +44,19 @@ class JobStore {
     // The native side reaches back only through a weak reference, so a store nobody uses can be
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
-    try {
-      this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly }, (claim, message) => {
-        const store = self.deref()
-        if (store) store._lost(claim, message)
-      })
-    } catch (err) {
-      throw storeError(err.code, err.message, { path: dir })
-    }
+    // Throws errors of the same shape as every call's (code, message, path, errno, syscall).
+    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly }, (claim, message) => {
+      const store = self.deref()
+      if (store) store._lost(claim, message)
+    })
     this._dir = dir
     this._respond = respond || null
     /** Set to a function to hear `{ id, errors: [{ target, error }] }` when `respond` fails. */
     this.onresponsefailure = null
-    this._claims = new Map()
+    /** The jobs and notifications this store handed out, by claim: what `oncompromised` reaches.
+     * Whether a claim holds is Rust's to say. */
+    this._held = new Map()
+    this._claimSurface = claimSurface(this)
     this._flushes = new Map()
     this._waits = 0
     this._closed = false
@@ -66,9 +68,9 @@ class JobStore {
 
   queue(id, target, cb) {
     return settle(cb, async () => {
-      checkId(id)
-      const fulfilled = await this._native.queue(id, toJson('target', target))
-      if (fulfilled) await this._flush(id).catch(ignore)
+      // On a fulfilled job Rust answers with what `respond` needs, so no second trip is made.
+      const delivery = await this._native.queue(checkId(id), toJson('target', target))
+      if (delivery) await this._flush(id, delivery).catch(ignore)
     })
   }
 
@@ -86,8 +88,8 @@ class JobStore {
 
   fulfill(id, value, cb) {
     return settle(cb, async () => {
-      const waiting = await this._native.fulfill(checkId(id), toBytes('value', value))
-      if (waiting) await this._flush(id).catch(ignore)
+      const bytes = toBytes('value', value)
+      await this._served(id, bytes, await this._native.fulfill(checkId(id), bytes))
     })
   }
 
@@ -105,11 +107,14 @@ class JobStore {
    * `{ signal }` ends the wait early.
    */
   pullJob(options, cb) {
-    if (typeof options === 'function') [options, cb] = [undefined, options]
-    checkPullOptions(options)
+    ;[options, cb] = optionsAndCallback(options, cb, pullOptions)
     return settle(cb, async () => {
-      const found = await this._pull('pullJob', 'pullJobWait', pullOptions(options))
-      return found ? new Job(this, found) : undefined
+      const found = await this._wait(
+        waitOptions(options),
+        () => this._native.pullJob(),
+        (waitMs, token) => this._native.pullJobWait(waitMs, token),
+      )
+      return found ? new Job(this._claimSurface, found) : undefined
     })
   }
 
@@ -121,28 +126,25 @@ class JobStore {
   /** Claims a fulfilled job with waiting targets; `undefined` when there is none. Takes the same
    * `{ waitMs, signal }` options as `pullJob`. */
   pullNotification(options, cb) {
-    if (typeof options === 'function') [options, cb] = [undefined, options]
-    checkPullOptions(options)
+    ;[options, cb] = optionsAndCallback(options, cb, pullOptions)
     return settle(cb, async () => {
-      const found = await this._pull('pullNotification', 'pullNotificationWait', pullOptions(options))
-      return found ? new Notification(this, found) : undefined
+      const found = await this._wait(
+        waitOptions(options),
+        () => this._native.pullNotification(),
+        (waitMs, token) => this._native.pullNotificationWait(waitMs, token),
+      )
+      return found ? new Notification(this._claimSurface, found) : undefined
     })
   }
 
   /** Yields jobs as they come, until `signal` aborts or the store is closed. */
-  async *jobs({ signal } = {}) {
-    while (!this._closed && !(signal && signal.aborted)) {
-      const job = await this.pullJob({ waitMs: 60000, signal })
-      if (job) yield job
-    }
+  jobs({ signal } = {}) {
+    return this._iterate((options) => this.pullJob(options), signal)
   }
 
   /** Yields notifications as they come, until `signal` aborts or the store is closed. */
-  async *notifications({ signal } = {}) {
-    while (!this._closed && !(signal && signal.aborted)) {
-      const notification = await this.pullNotification({ waitMs: 60000, signal })
-      if (notification) yield notification
-    }
+  notifications({ signal } = {}) {
+    return this._iterate((options) => this.pullNotification(options), signal)
   }
 
   /** Counts: `{ pending, claimed, fulfilled, waiting, oldestPendingAgeMs }`. */
@@ -179,10 +181,10 @@ class JobStore {
 
   /** Ids, oldest first: `{ state: 'pending' | 'fulfilled' | 'waiting' }` narrows the list. */
   list(options, cb) {
-    if (typeof options === 'function') [options, cb] = [undefined, options]
+    ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
-      const state = options && options.state !== undefined ? options.state : 'all'
-      if (!['all', 'pending', 'fulfilled', 'waiting'].includes(state)) {
+      const state = options.state === undefined ? 'all' : options.state
+      if (!LISTINGS.includes(state)) {
         throw invalidArgValue('options.state', `must be 'pending', 'fulfilled' or 'waiting'. Received ${String(state)}`)
       }
       return this._native.list(state)
@@ -192,16 +194,16 @@ class JobStore {
   /** Deletes a fulfilled job with no waiting targets; `{ force: true }` deletes any job nobody
    * holds. Fails `EPENDING`, `EWAITING` or `ECLAIMED` otherwise. */
   remove(id, options, cb) {
-    if (typeof options === 'function') [options, cb] = [undefined, options]
-    return settle(cb, () => this._native.remove(checkId(id), Boolean(options && options.force)))
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, () => this._native.remove(checkId(id), Boolean(options.force)))
   }
 
   /** Removes fulfilled jobs with no waiting targets fulfilled at least `olderThanMs` ago;
    * resolves how many. */
   prune(options, cb) {
-    if (typeof options === 'function') [options, cb] = [undefined, options]
+    ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
-      const olderThanMs = options && options.olderThanMs
+      const { olderThanMs } = options
       if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) {
         throw invalidArgType('options.olderThanMs', 'a number of milliseconds (0 or more)', olderThanMs)
       }
@@ -213,9 +215,9 @@ class JobStore {
    * `{ repair: true }` fixes what is safe (markers older than the grace period, the store's own
    * leftovers); never deletes a job's data. */
   check(options, cb) {
-    if (typeof options === 'function') [options, cb] = [undefined, options]
+    ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () =>
-      (await this._native.check(Boolean(options && options.repair))).map(({ kind, id, path, message, repaired, ageMs }) => ({
+      (await this._native.check(Boolean(options.repair))).map(({ kind, id, path, message, repaired, ageMs }) => ({
         kind,
         id: id ?? null,
         path,
@@ -231,20 +233,29 @@ class JobStore {
   close(cb) {
     return settle(cb, () => {
       this._closed = true
+      this._held.clear()
       this._native.close()
     })
   }
 
-  async _pull(now, wait, { waitMs, signal }) {
-    if (waitMs === 0 || this._closed) return this._native[now]()
+  /** Pulls at once, or with `waitMs` waits for something to pull until then, the signal or close. */
+  async _wait({ waitMs, signal }, now, later) {
+    if (waitMs === 0 || this._closed) return now()
     if (signal && signal.aborted) return null
     const token = ++this._waits
     const cancel = () => this._native.cancelWait(token)
     if (signal) signal.addEventListener('abort', cancel, { once: true })
     try {
-      return await this._native[wait](waitMs, token)
+      return await later(waitMs, token)
     } finally {
       if (signal) signal.removeEventListener('abort', cancel)
+    }
+  }
+
+  async *_iterate(pull, signal) {
+    while (!this._closed && !(signal && signal.aborted)) {
+      const claimed = await pull({ waitMs: 60000, signal })
+      if (claimed) yield claimed
     }
   }
 
@@ -254,19 +265,27 @@ class JobStore {
     await this._native.unqueueAll(id, toJson('targets', targets))
   }
 
+  /** After a fulfil: `waiting` (JSON text, from Rust) are the targets to serve with `value`. */
+  async _served(id, value, waiting) {
+    if (waiting) await this._flush(id, { value: Buffer.from(value), waiting }).catch(ignore)
+  }
+
   /** Delivers a fulfilled job's value to its waiting targets through `respond`. A call that
    * arrives while a pass runs gets the next pass (targets queued meanwhile are not missed); calls
-   * arriving together share it. */
-  _flush(id) {
+   * arriving together share it. `known` is a delivery Rust just handed over; it is used only when
+   * no pass is in flight, since one in flight may have served some of its targets. */
+  _flush(id, known) {
     let slot = this._flushes.get(id)
     if (!slot) {
       slot = { tail: Promise.resolve(), next: null }
       this._flushes.set(id, slot)
+    } else {
+      known = undefined
     }
     if (slot.next) return slot.next
     const pass = slot.tail.then(() => {
       if (slot.next === pass) slot.next = null
-      return this._deliver(id)
+      return this._deliver(id, known)
     })
     slot.next = pass
     const tail = pass.then(ignore, ignore).then(() => {
@@ -276,9 +295,9 @@ class JobStore {
     return pass
   }
 
-  async _deliver(id) {
+  async _deliver(id, known) {
     // Read first even without `respond`: a flush of a missing or damaged job is an error.
-    const delivery = await this._native.delivery(id)
+    const delivery = known || (await this._native.delivery(id))
     const respond = this._respond
     if (!delivery || !respond) return
     const targets = JSON.parse(delivery.waiting)
@@ -301,32 +320,46 @@ class JobStore {
     }
   }
 
-  _release(claim) {
-    this._claims.delete(claim)
-    this._native.release(claim)
-  }
-
-  async _fulfillClaimed(claim, id, value) {
-    const waiting = await this._native.fulfillClaimed(claim, value)
-    if (waiting) await this._flush(id).catch(ignore)
-  }
-
-  async _done(claim, delivered) {
-    this._claims.delete(claim)
-    await this._native.done(claim, delivered)
-  }
-
   /** Called from the native claim watcher: tell the holder, through whatever `oncompromised` it
    * has assigned by now. */
   _lost(claim, message) {
-    const holder = this._claims.get(claim)
+    const holder = this._held.get(claim)
     if (!holder || typeof holder.oncompromised !== 'function') return
     holder.oncompromised(storeError('ECOMPROMISED', message, { id: holder.id }))
   }
 }
 
-/** 1.2.0 took only a callback here, and threw at once when given anything else. */
-function checkPullOptions(options) {
+/** What a Job or Notification may do with its claim: the store's whole surface for them. */
+function claimSurface(store) {
+  const native = store._native
+  return {
+    track({ claim, holder }) {
+      store._held.set(claim, holder)
+    },
+    release(claim) {
+      store._held.delete(claim)
+      native.release(claim)
+    },
+    async fulfill(claim, id, value) {
+      await store._served(id, value, await native.fulfillClaimed(claim, id, value))
+    },
+    async done(claim, id, delivered) {
+      store._held.delete(claim)
+      await native.done(claim, id, delivered)
+    },
+  }
+}
+
+/** The `(options, cb)` pair of methods whose options may be left out: the callback may come
+ * first, and missing options are `{}` (`check` validates them, throwing at once). */
+function optionsAndCallback(options, cb, check = () => {}) {
+  if (typeof options === 'function') return [{}, options]
+  check(options)
+  return [options ?? {}, cb]
+}
+
+/** 1.2.0 took only a callback here, and threw at once when given anything else; so do we. */
+function pullOptions(options) {
   if (options !== undefined && options !== null && typeof options !== 'object') {
     const err = invalidArgType('callback', 'a function (or an options object such as { waitMs })', options)
     err.message = 'callback must be a function'
@@ -334,7 +367,8 @@ function checkPullOptions(options) {
   }
 }
 
-function pullOptions(options) {
+/** A pull's `{ waitMs, signal }`; a bad field rejects, as every other argument error does. */
+function waitOptions(options) {
   if (options === undefined || options === null) return { waitMs: 0, signal: null }
   const { waitMs = 0, signal = null } = options
   if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw invalidArgType('options.waitMs', 'a number of milliseconds (0 or more)', waitMs)

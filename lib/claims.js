@@ -1,12 +1,13 @@
 'use strict'
 // What a pull hands out: a Job to work on, or a Notification to deliver. Each holds a claim
-// (an OS lock on the job) until `release()` / `done()`.
+// (an OS lock on the job, owned by the native store) until `release()` / `done()`. They reach
+// the store only through the small `surface` it gives them: track, release, fulfill, done.
 
 const { settle } = require('./callback')
 const { toBytes, invalidArgType, toJson } = require('./errors')
 
 class Job {
-  constructor(store, native) {
+  constructor(surface, native) {
     this.id = native.id
     this.version = native.version
     // 1.2.0 wrote no request key for `create(undefined)`: such a job's request is undefined.
@@ -14,14 +15,14 @@ class Job {
     /** Assign a function to hear, with an `ECOMPROMISED` error, that this claim was lost. */
     this.oncompromised = null
     // Own properties, as in 1.2.0, so `const { release } = job` keeps working.
-    this.release = (cb) => settle(cb, () => store._release(native.claim))
-    this.fulfill = (value, cb) => settle(cb, () => store._fulfillClaimed(native.claim, this.id, toBytes('value', value)))
-    store._claims.set(native.claim, this)
+    this.release = (cb) => settle(cb, () => surface.release(native.claim))
+    this.fulfill = (value, cb) => settle(cb, () => surface.fulfill(native.claim, this.id, toBytes('value', value)))
+    surface.track({ claim: native.claim, holder: this })
   }
 }
 
 class Notification {
-  constructor(store, native) {
+  constructor(surface, native) {
     this.id = native.id
     this.value = native.value
     this.waiting = JSON.parse(native.waiting)
@@ -32,12 +33,12 @@ class Notification {
       settle(cb, () => {
         if (delivered === undefined || delivered === null) delivered = []
         if (!Array.isArray(delivered)) {
-          store._release(native.claim)
+          surface.release(native.claim)
           throw invalidArgType('delivered', 'an array of the targets that were notified', delivered)
         }
-        return store._done(native.claim, toJson('delivered', delivered))
+        return surface.done(native.claim, this.id, toJson('delivered', delivered))
       })
-    store._claims.set(native.claim, this)
+    surface.track({ claim: native.claim, holder: this })
   }
 }
 

@@ -1,22 +1,26 @@
-//! The napi binding: converts arguments, runs each core operation on tokio's blocking pool, and
-//! turns results and errors into JavaScript values. No store logic lives here.
+//! The napi binding, and nothing else: each method converts its arguments, hands one core call
+//! to `schedule` (off the JavaScript thread), and converts the result or error back through
+//! [`ToJs`] and [`js_error`]. Threads, tables and turns belong to the core.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::JsDeferred;
 use napi_derive::napi;
 
+use crate::check::{Problem, ProblemKind as CoreProblemKind};
+use crate::claim_watch;
+use crate::claims::lost_claim_message;
 use crate::durable::Durability;
-use crate::error::StoreError;
-use crate::gate;
-use crate::inspect::Listing;
+use crate::error::{Result as CoreResult, StoreError};
+use crate::inspect::{JobInfo, Listing, Stats};
 use crate::layout::Access;
-use crate::store::{lost_claim_message, Options, PulledJob, PulledNotification, Store};
+use crate::schedule;
+use crate::store::{Delivery, Options, PulledJob, PulledNotification, Store};
+use crate::wake::Ended;
 
 /// Options of the native store; `index.js` validates them first.
 #[napi(object, object_to_js = false)]
@@ -71,9 +75,35 @@ pub struct NativeJobInfo {
   pub fulfilled_at: Option<f64>,
 }
 
+/// Which ids `list` gives.
+#[napi(string_enum = "lowercase")]
+pub enum ListingKind {
+  All,
+  Pending,
+  Fulfilled,
+  Waiting,
+}
+
+/// The kinds of damage `check` reports.
+#[napi(string_enum = "kebab-case")]
+pub enum ProblemKind {
+  DanglingMarker,
+  LinkedJob,
+  StrayFile,
+  CorruptState,
+  UnreadableJob,
+  MissingValue,
+  StalePendingMarker,
+  MissingPendingMarker,
+  MissingWaitingMarker,
+  StaleWaitingMarker,
+  LeftoverTemporary,
+  ForeignTemporary,
+}
+
 #[napi(object)]
 pub struct NativeProblem {
-  pub kind: String,
+  pub kind: ProblemKind,
   pub id: Option<String>,
   pub path: String,
   pub message: String,
@@ -95,17 +125,18 @@ type LostCallback =
 #[napi]
 pub struct NativeStore {
   core: Arc<Store>,
-  closed: Arc<AtomicBool>,
 }
 
 #[napi]
 impl NativeStore {
+  /// Opens the store; on failure throws the same error shape as every other call.
   #[napi(constructor)]
   pub fn new(
+    env: &Env,
     options: NativeOptions,
     on_lost: Function<FnArgs<(i64, String)>, ()>,
-  ) -> std::result::Result<Self, Error<String>> {
-    let core = Store::open(
+  ) -> Result<Self> {
+    let opened = Store::open(
       &PathBuf::from(&options.dir),
       Options {
         durability: if options.durable {
@@ -120,200 +151,139 @@ impl NativeStore {
           Access::ReadWrite
         },
       },
-    )
-    .map_err(|e| Error::new(e.code.as_str().to_owned(), e.message))?;
-    let core = Arc::new(core);
-    let closed = Arc::new(AtomicBool::new(false));
+    );
+    let core = match opened {
+      Ok(core) => Arc::new(core),
+      Err(e) => {
+        env.throw(js_error(env, e))?;
+        return Err(Error::from_status(Status::PendingException));
+      }
+    };
     // Weak: a store waiting to report a loss must never keep the process alive.
     let on_lost: LostCallback = on_lost
       .build_threadsafe_function::<(i64, String)>()
       .weak::<true>()
-      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))
-      .map_err(|e| Error::new(e.status.as_ref().to_owned(), e.reason.clone()))?;
-    watch_claims(
-      Arc::downgrade(&core),
-      closed.clone(),
-      Duration::from_millis(options.lock_check_interval.max(1).into()),
-      on_lost,
-    )
-    .map_err(|e| {
-      Error::new(
-        "EAGAIN".to_owned(),
+      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+    let report = Box::new(move |lost: crate::claims::LostClaim| {
+      let message = lost_claim_message(&lost.id, &lost.loss);
+      on_lost.call(
+        (lost.claim as i64, message),
+        ThreadsafeFunctionCallMode::NonBlocking,
+      );
+    });
+    let interval = Duration::from_millis(options.lock_check_interval.max(1).into());
+    if let Err(e) = claim_watch::watch(Arc::downgrade(&core), interval, report) {
+      return Err(Error::new(
+        Status::GenericFailure,
         format!("cannot start the thread that watches claims ({e}); the process is out of threads"),
-      )
-    })?;
-    Ok(NativeStore { core, closed })
+      ));
+    }
+    Ok(NativeStore { core })
   }
 
   #[napi(ts_return_type = "Promise<string>")]
-  pub fn create<'env>(&self, env: &'env Env, request: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(env, move || core.create(&request), |_, id| Ok(id))
+  pub fn create<'e>(&self, env: &'e Env, request: String) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.create(&request))
   }
 
-  /// Resolves whether the job is already fulfilled.
-  #[napi(ts_return_type = "Promise<boolean>")]
-  pub fn queue<'env>(&self, env: &'env Env, id: String, target: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.turn_key(&id);
-    run_in_turn(env, key, move || core.queue(&id, &target), |_, v| Ok(v))
+  /// Resolves the value and waiting targets when the job is already fulfilled.
+  #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
+  pub fn queue<'e>(&self, env: &'e Env, id: String, target: String) -> Result<Object<'e>> {
+    self.dispatch(env, self.turn(&id), move |core| core.queue(&id, &target))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn unqueue_all<'env>(
-    &self,
-    env: &'env Env,
-    id: String,
-    targets: String,
-  ) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.turn_key(&id);
-    run_in_turn(
-      env,
-      key,
-      move || core.unqueue_all(&id, &targets),
-      |_, ()| Ok(()),
-    )
+  pub fn unqueue_all<'e>(&self, env: &'e Env, id: String, targets: String) -> Result<Object<'e>> {
+    self.dispatch(env, self.turn(&id), move |core| {
+      core.unqueue_all(&id, &targets)
+    })
   }
 
-  /// Resolves whether targets are waiting for the value.
-  #[napi(ts_return_type = "Promise<boolean>")]
-  pub fn fulfill<'env>(&self, env: &'env Env, id: String, value: Buffer) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.turn_key(&id);
+  /// Resolves the targets waiting for the value (JSON array text), if any.
+  #[napi(ts_return_type = "Promise<string | null>")]
+  pub fn fulfill<'e>(&self, env: &'e Env, id: String, value: Buffer) -> Result<Object<'e>> {
     let value = value.to_vec();
-    run_in_turn(env, key, move || core.fulfill(&id, &value), |_, v| Ok(v))
+    self.dispatch(env, self.turn(&id), move |core| core.fulfill(&id, &value))
   }
 
-  #[napi(ts_return_type = "Promise<boolean>")]
-  pub fn fulfill_claimed<'env>(
+  /// Like `fulfill`, only while `claim` still holds job `id`.
+  #[napi(ts_return_type = "Promise<string | null>")]
+  pub fn fulfill_claimed<'e>(
     &self,
-    env: &'env Env,
+    env: &'e Env,
     claim: i64,
+    id: String,
     value: Buffer,
-  ) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.claim_turn_key(claim);
+  ) -> Result<Object<'e>> {
     let value = value.to_vec();
-    run_in_turn(
-      env,
-      key,
-      move || core.fulfill_claimed(claim as u64, &value),
-      |_, v| Ok(v),
-    )
+    self.dispatch(env, self.turn(&id), move |core| {
+      core.fulfill_claimed(claim as u64, &id, &value)
+    })
   }
 
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn update<'env>(
+  pub fn update<'e>(
     &self,
-    env: &'env Env,
+    env: &'e Env,
     id: String,
     old_version: f64,
     request: String,
-  ) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.turn_key(&id);
-    run_in_turn(
-      env,
-      key,
-      move || core.update(&id, old_version, &request),
-      |_, ()| Ok(()),
-    )
+  ) -> Result<Object<'e>> {
+    let old_version = whole_number(old_version);
+    self.dispatch(env, self.turn(&id), move |core| {
+      core.update(&id, old_version, &request)
+    })
   }
 
   #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
-  pub fn delivery<'env>(&self, env: &'env Env, id: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(
-      env,
-      move || core.delivery(&id),
-      |_, found| {
-        Ok(found.map(|d| NativeDelivery {
-          value: d.value.into(),
-          waiting: d.waiting,
-        }))
-      },
-    )
+  pub fn delivery<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.delivery(&id))
   }
 
   #[napi(ts_return_type = "Promise<NativeJob | null>")]
-  pub fn pull_job<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(
-      env,
-      move || core.pull_job(),
-      |_, found| {
-        Ok(found.map(|job| NativeJob {
-          claim: job.claim as i64,
-          id: job.id,
-          version: job.version as f64,
-          request: job.request,
-        }))
-      },
-    )
+  pub fn pull_job<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, None, |core| core.pull_job())
   }
 
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
-  pub fn pull_notification<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(
-      env,
-      move || core.pull_notification(),
-      |_, found| {
-        Ok(found.map(|n| NativeNotification {
-          claim: n.claim as i64,
-          id: n.id,
-          value: n.value.into(),
-          waiting: n.waiting,
-        }))
-      },
-    )
+  pub fn pull_notification<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, None, |core| core.pull_notification())
   }
 
   /// Unqueues the delivered targets (JSON array text) and releases the notification claim.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn done<'env>(&self, env: &'env Env, claim: i64, delivered: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.claim_turn_key(claim);
-    run_in_turn(
-      env,
-      key,
-      move || core.done(claim as u64, &delivered),
-      |_, ()| Ok(()),
-    )
+  pub fn done<'e>(
+    &self,
+    env: &'e Env,
+    claim: i64,
+    id: String,
+    delivered: String,
+  ) -> Result<Object<'e>> {
+    self.dispatch(env, self.turn(&id), move |core| {
+      core.done(claim as u64, &id, &delivered)
+    })
   }
 
   /// Like `pullJob`, waiting up to `waitMs` for a job; `token` names the wait for `cancelWait`.
   #[napi(ts_return_type = "Promise<NativeJob | null>")]
-  pub fn pull_job_wait<'env>(
-    &self,
-    env: &'env Env,
-    wait_ms: f64,
-    token: i64,
-  ) -> Result<Object<'env>> {
-    let core = self.core.clone();
+  pub fn pull_job_wait<'e>(&self, env: &'e Env, wait_ms: f64, token: i64) -> Result<Object<'e>> {
     let wait = wait_duration(wait_ms);
-    run(
-      env,
-      move || core.pull_job_wait(wait, token as u64),
-      |_, found| Ok(found.ok().map(native_job)),
-    )
+    self.dispatch(env, None, move |core| {
+      core.pull_job_wait(wait, token as u64)
+    })
   }
 
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
-  pub fn pull_notification_wait<'env>(
+  pub fn pull_notification_wait<'e>(
     &self,
-    env: &'env Env,
+    env: &'e Env,
     wait_ms: f64,
     token: i64,
-  ) -> Result<Object<'env>> {
-    let core = self.core.clone();
+  ) -> Result<Object<'e>> {
     let wait = wait_duration(wait_ms);
-    run(
-      env,
-      move || core.pull_notification_wait(wait, token as u64),
-      |_, found| Ok(found.ok().map(native_notification)),
-    )
+    self.dispatch(env, None, move |core| {
+      core.pull_notification_wait(wait, token as u64)
+    })
   }
 
   #[napi]
@@ -322,98 +292,41 @@ impl NativeStore {
   }
 
   #[napi(ts_return_type = "Promise<NativeStats>")]
-  pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(
-      env,
-      move || core.stats(),
-      |_, s| {
-        Ok(NativeStats {
-          pending: s.pending as f64,
-          claimed: s.claimed as f64,
-          fulfilled: s.fulfilled as f64,
-          waiting: s.waiting as f64,
-          oldest_pending_age_ms: s.oldest_pending_age_ms,
-        })
-      },
-    )
+  pub fn stats<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, None, |core| core.stats())
   }
 
   #[napi(ts_return_type = "Promise<NativeJobInfo>")]
-  pub fn get<'env>(&self, env: &'env Env, id: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(
-      env,
-      move || core.get(&id),
-      |_, info| {
-        Ok(NativeJobInfo {
-          id: info.id,
-          fulfilled: info.fulfilled,
-          version: info.version as f64,
-          request: info.request,
-          waiting: info.waiting,
-          created_at: info.created_at_ms,
-          fulfilled_at: info.fulfilled_at_ms,
-        })
-      },
-    )
+  pub fn get<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.get(&id))
   }
 
   #[napi(ts_return_type = "Promise<Buffer | null>")]
-  pub fn value<'env>(&self, env: &'env Env, id: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(env, move || core.value(&id), |_, v| Ok(v.map(Buffer::from)))
+  pub fn value<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.value(&id))
   }
 
-  /// Ids, oldest first: `which` is "all", "pending", "fulfilled" or "waiting".
+  /// Ids, oldest first.
   #[napi(ts_return_type = "Promise<string[]>")]
-  pub fn list<'env>(&self, env: &'env Env, which: String) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let which = match which.as_str() {
-      "pending" => Listing::Pending,
-      "fulfilled" => Listing::Fulfilled,
-      "waiting" => Listing::Waiting,
-      _ => Listing::All,
-    };
-    run(env, move || core.list(which), |_, ids| Ok(ids))
+  pub fn list<'e>(&self, env: &'e Env, which: ListingKind) -> Result<Object<'e>> {
+    let which = Listing::from(which);
+    self.dispatch(env, None, move |core| core.list(which))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn remove<'env>(&self, env: &'env Env, id: String, force: bool) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    let key = self.turn_key(&id);
-    run_in_turn(env, key, move || core.remove(&id, force), |_, ()| Ok(()))
+  pub fn remove<'e>(&self, env: &'e Env, id: String, force: bool) -> Result<Object<'e>> {
+    self.dispatch(env, self.turn(&id), move |core| core.remove(&id, force))
   }
 
   /// Resolves how many jobs were removed.
   #[napi(ts_return_type = "Promise<number>")]
-  pub fn prune<'env>(&self, env: &'env Env, older_than_ms: f64) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(env, move || core.prune(older_than_ms), |_, n| Ok(n as f64))
+  pub fn prune<'e>(&self, env: &'e Env, older_than_ms: f64) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.prune(older_than_ms))
   }
 
   #[napi(ts_return_type = "Promise<NativeProblem[]>")]
-  pub fn check<'env>(&self, env: &'env Env, repair: bool) -> Result<Object<'env>> {
-    let core = self.core.clone();
-    run(
-      env,
-      move || core.check(repair),
-      |_, problems| {
-        Ok(
-          problems
-            .into_iter()
-            .map(|p| NativeProblem {
-              kind: p.kind.as_str().to_owned(),
-              id: p.id,
-              path: p.path.to_string_lossy().into_owned(),
-              message: p.message,
-              repaired: p.repaired,
-              age_ms: p.age_ms,
-            })
-            .collect::<Vec<_>>(),
-        )
-      },
-    )
+  pub fn check<'e>(&self, env: &'e Env, repair: bool) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.check(repair))
   }
 
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.
@@ -426,208 +339,236 @@ impl NativeStore {
   /// fail with `ECLOSED`.
   #[napi]
   pub fn close(&self) {
-    self.closed.store(true, Ordering::Relaxed);
     self.core.close();
+    claim_watch::forget_closed();
   }
 }
 
 impl NativeStore {
-  /// The key of a job's turn: its store folder and id.
-  fn turn_key(&self, id: &str) -> String {
-    format!("{}\0{id}", self.core.layout().root().display())
+  /// Runs `work` on the core through `schedule`, settling the returned promise with its
+  /// converted result, or with a JS error carrying the store error's `code`.
+  fn dispatch<'e, T: ToJs>(
+    &self,
+    env: &'e Env,
+    turn: Option<String>,
+    work: impl FnOnce(&Store) -> CoreResult<T> + Send + 'static,
+  ) -> Result<Object<'e>> {
+    let (deferred, promise): (JsDeferred<T::Js, Settle<T::Js>>, _) = env.create_deferred()?;
+    let core = self.core.clone();
+    schedule::run(
+      turn,
+      move || work(&core),
+      move |outcome| {
+        deferred.resolve(Box::new(move |env| match outcome {
+          Ok(value) => Ok(value.to_js()),
+          Err(e) => Err(Error::from(js_error(&env, e).to_unknown())),
+        }))
+      },
+    );
+    Ok(promise)
   }
 
-  fn claim_turn_key(&self, claim: i64) -> String {
-    self.turn_key(&self.core.claimed_job(claim as u64).unwrap_or_default())
+  /// The turn of updates of job `id` in this store's folder (see `schedule`).
+  fn turn(&self, id: &str) -> Option<String> {
+    Some(format!("{}\0{id}", self.core.layout().root().display()))
   }
 }
+
+type Settle<V> = Box<dyn FnOnce(Env) -> Result<V>>;
 
 /// A wait given in JavaScript milliseconds; negative means none.
 fn wait_duration(ms: f64) -> Duration {
   Duration::from_secs_f64(ms.max(0.0) / 1000.0)
 }
 
-fn native_job(job: PulledJob) -> NativeJob {
-  NativeJob {
-    claim: job.claim as i64,
-    id: job.id,
-    version: job.version as f64,
-    request: job.request,
-  }
+/// A JavaScript number that is a whole, safe, non-negative integer; `None` otherwise (which no
+/// version equals, as 1.2.0's `!==` comparison had it).
+fn whole_number(n: f64) -> Option<u64> {
+  (n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0).then_some(n as u64)
 }
 
-fn native_notification(n: PulledNotification) -> NativeNotification {
-  NativeNotification {
-    claim: n.claim as i64,
-    id: n.id,
-    value: n.value.into(),
-    waiting: n.waiting,
-  }
-}
-
-/// Runs `work` on tokio's blocking pool and settles the returned promise on the JS thread with
-/// `convert`'s value, or with a JS error carrying the store error's `code`.
-fn run<'env, T, V, W, C>(env: &'env Env, work: W, convert: C) -> Result<Object<'env>>
-where
-  T: Send + 'static,
-  V: ToNapiValue + 'static,
-  W: FnOnce() -> crate::error::Result<T> + Send + 'static,
-  C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
-{
-  let (deferred, promise) = env.create_deferred()?;
-  napi::bindgen_prelude::spawn_blocking(move || settle(deferred, work(), convert));
-  Ok(promise)
-}
-
-/// Like [`run`], for work that updates one job's `state.json`: it waits its turn behind this
-/// process's other updates of that job first (see `gate`), on the runtime rather than on a
-/// thread, unless the turn is free at once.
-fn run_in_turn<'env, T, V, W, C>(
-  env: &'env Env,
-  key: String,
-  work: W,
-  convert: C,
-) -> Result<Object<'env>>
-where
-  T: Send + 'static,
-  V: ToNapiValue + 'static,
-  W: FnOnce() -> crate::error::Result<T> + Send + 'static,
-  C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
-{
-  if let Some(turn) = gate::try_enter(&key) {
-    return run(
-      env,
-      move || {
-        let _turn = turn;
-        work()
-      },
-      convert,
-    );
-  }
-  let (deferred, promise) = env.create_deferred()?;
-  napi::bindgen_prelude::spawn(async move {
-    let turn = gate::enter(key).await;
-    let outcome = napi::bindgen_prelude::spawn_blocking(move || {
-      let _turn = turn;
-      work()
-    })
-    .await
-    .unwrap_or_else(|e| {
-      Err(StoreError::new(
-        crate::error::Code::Os("EIO"),
-        format!("the store's worker thread failed: {e}"),
-      ))
-    });
-    settle(deferred, outcome, convert);
-  });
-  Ok(promise)
-}
-
-/// Settles a promise on the JS thread with the outcome of its work.
-fn settle<T, V, C>(
-  deferred: JsDeferred<V, Box<dyn FnOnce(Env) -> Result<V>>>,
-  outcome: crate::error::Result<T>,
-  convert: C,
-) where
-  T: 'static,
-  C: FnOnce(&Env, T) -> Result<V> + 'static,
-  V: ToNapiValue,
-{
-  deferred.resolve(Box::new(move |env| match outcome {
-    Ok(value) => convert(&env, value),
-    Err(e) => Err(js_error(&env, e)),
-  }));
-}
-
-/// A JS `Error` with `code`, and `path` / `errno` when the failure concerns a file.
-fn js_error(env: &Env, e: StoreError) -> Error {
-  let build = || -> Result<Error> {
-    let unknown = JsError::from(Error::new(e.code.as_str(), e.message.clone())).into_unknown(*env);
-    let mut object = unknown.coerce_to_object()?;
+/// A JS `Error` with `code`, `message`, and `path`, `errno` and `syscall` where known.
+fn js_error<'e>(env: &'e Env, e: StoreError) -> Object<'e> {
+  let code = e.code.name().to_string();
+  let build = || -> Result<Object<'e>> {
+    let error = JsError::from(Error::new(code.clone(), e.message.clone()));
+    let mut object = error.into_unknown(*env).coerce_to_object()?;
     if let Some(path) = &e.path {
       object.set_named_property("path", path.to_string_lossy().as_ref())?;
     }
     if let Some(errno) = e.errno {
       object.set_named_property("errno", -errno)?;
     }
-    Ok(Error::from(object.to_unknown()))
-  };
-  build().unwrap_or_else(|err| err)
-}
-
-/// A store whose claims the watcher checks.
-struct Watched {
-  core: Weak<Store>,
-  closed: Arc<AtomicBool>,
-  interval: Duration,
-  due: Instant,
-  on_lost: LostCallback,
-}
-
-#[derive(Default)]
-struct Watchlist {
-  stores: Vec<Watched>,
-  started: bool,
-}
-
-static WATCHLIST: LazyLock<(Mutex<Watchlist>, Condvar)> = LazyLock::new(Default::default);
-
-/// Has `core`'s held claims checked every `interval` for loss, each loss reported once through
-/// `on_lost`. One thread does this for every store of the process, so a busy event loop cannot
-/// delay a check and a thousand stores do not cost a thousand threads. A store leaves the list
-/// when it is closed or garbage-collected.
-fn watch_claims(
-  core: Weak<Store>,
-  closed: Arc<AtomicBool>,
-  interval: Duration,
-  on_lost: LostCallback,
-) -> std::io::Result<()> {
-  let (list, wake) = &*WATCHLIST;
-  let mut list = list.lock().unwrap();
-  if !list.started {
-    std::thread::Builder::new()
-      .name("fs-job-store-claims".into())
-      .spawn(check_claims_forever)?;
-    list.started = true;
-  }
-  list.stores.push(Watched {
-    core,
-    closed,
-    interval,
-    due: Instant::now() + interval,
-    on_lost,
-  });
-  wake.notify_one();
-  Ok(())
-}
-
-fn check_claims_forever() {
-  let (list, wake) = &*WATCHLIST;
-  let mut list = list.lock().unwrap();
-  loop {
-    let now = Instant::now();
-    list
-      .stores
-      .retain(|w| w.core.strong_count() > 0 && !w.closed.load(Ordering::Relaxed));
-    let mut next = now + Duration::from_secs(1);
-    for watched in list.stores.iter_mut() {
-      if watched.due <= now {
-        if let Some(core) = watched.core.upgrade() {
-          for lost in core.lost_claims() {
-            let message = lost_claim_message(&lost.id, &lost.loss);
-            watched.on_lost.call(
-              (lost.claim as i64, message),
-              ThreadsafeFunctionCallMode::NonBlocking,
-            );
-          }
-        }
-        watched.due = now + watched.interval;
-      }
-      next = next.min(watched.due);
+    if let Some(syscall) = e.syscall {
+      object.set_named_property("syscall", syscall)?;
     }
-    list = wake
-      .wait_timeout(list, next.saturating_duration_since(Instant::now()))
-      .unwrap()
-      .0;
+    Ok(object)
+  };
+  build().unwrap_or_else(|_| {
+    let fallback = JsError::from(Error::new(code, e.message));
+    fallback
+      .into_unknown(*env)
+      .coerce_to_object()
+      .expect("an Error is an object")
+  })
+}
+
+/// A core result as the JavaScript value the typings promise.
+trait ToJs: Send + 'static {
+  type Js: ToNapiValue + 'static;
+  fn to_js(self) -> Self::Js;
+}
+
+macro_rules! as_is {
+  ($($t:ty),*) => {$(
+    impl ToJs for $t {
+      type Js = $t;
+      fn to_js(self) -> $t {
+        self
+      }
+    }
+  )*};
+}
+as_is!((), bool, String, Vec<String>);
+
+impl ToJs for u64 {
+  type Js = f64;
+  fn to_js(self) -> f64 {
+    self as f64
+  }
+}
+
+impl ToJs for Vec<u8> {
+  type Js = Buffer;
+  fn to_js(self) -> Buffer {
+    self.into()
+  }
+}
+
+impl<T: ToJs> ToJs for Option<T> {
+  type Js = Option<T::Js>;
+  fn to_js(self) -> Self::Js {
+    self.map(T::to_js)
+  }
+}
+
+impl ToJs for Vec<Problem> {
+  type Js = Vec<NativeProblem>;
+  fn to_js(self) -> Self::Js {
+    self.into_iter().map(Problem::to_js).collect()
+  }
+}
+
+/// A wait that ended without work gives nothing, whatever ended it.
+impl<T: ToJs> ToJs for std::result::Result<T, Ended> {
+  type Js = Option<T::Js>;
+  fn to_js(self) -> Self::Js {
+    self.ok().map(T::to_js)
+  }
+}
+
+impl ToJs for PulledJob {
+  type Js = NativeJob;
+  fn to_js(self) -> NativeJob {
+    NativeJob {
+      claim: self.claim as i64,
+      id: self.id,
+      version: self.version as f64,
+      request: self.request,
+    }
+  }
+}
+
+impl ToJs for PulledNotification {
+  type Js = NativeNotification;
+  fn to_js(self) -> NativeNotification {
+    NativeNotification {
+      claim: self.claim as i64,
+      id: self.id,
+      value: self.value.into(),
+      waiting: self.waiting,
+    }
+  }
+}
+
+impl ToJs for Delivery {
+  type Js = NativeDelivery;
+  fn to_js(self) -> NativeDelivery {
+    NativeDelivery {
+      value: self.value.into(),
+      waiting: self.waiting,
+    }
+  }
+}
+
+impl ToJs for Stats {
+  type Js = NativeStats;
+  fn to_js(self) -> NativeStats {
+    NativeStats {
+      pending: self.pending as f64,
+      claimed: self.claimed as f64,
+      fulfilled: self.fulfilled as f64,
+      waiting: self.waiting as f64,
+      oldest_pending_age_ms: self.oldest_pending_age_ms,
+    }
+  }
+}
+
+impl ToJs for JobInfo {
+  type Js = NativeJobInfo;
+  fn to_js(self) -> NativeJobInfo {
+    NativeJobInfo {
+      id: self.id,
+      fulfilled: self.fulfilled,
+      version: self.version as f64,
+      request: self.request,
+      waiting: self.waiting,
+      created_at: self.created_at_ms,
+      fulfilled_at: self.fulfilled_at_ms,
+    }
+  }
+}
+
+impl ToJs for Problem {
+  type Js = NativeProblem;
+  fn to_js(self) -> NativeProblem {
+    NativeProblem {
+      kind: self.kind.into(),
+      id: self.id,
+      path: self.path.to_string_lossy().into_owned(),
+      message: self.message,
+      repaired: self.repaired,
+      age_ms: self.age_ms,
+    }
+  }
+}
+
+impl From<ListingKind> for Listing {
+  fn from(kind: ListingKind) -> Listing {
+    match kind {
+      ListingKind::All => Listing::All,
+      ListingKind::Pending => Listing::Pending,
+      ListingKind::Fulfilled => Listing::Fulfilled,
+      ListingKind::Waiting => Listing::Waiting,
+    }
+  }
+}
+
+impl From<CoreProblemKind> for ProblemKind {
+  fn from(kind: CoreProblemKind) -> ProblemKind {
+    match kind {
+      CoreProblemKind::DanglingMarker => ProblemKind::DanglingMarker,
+      CoreProblemKind::LinkedJob => ProblemKind::LinkedJob,
+      CoreProblemKind::StrayFile => ProblemKind::StrayFile,
+      CoreProblemKind::CorruptState => ProblemKind::CorruptState,
+      CoreProblemKind::UnreadableJob => ProblemKind::UnreadableJob,
+      CoreProblemKind::MissingValue => ProblemKind::MissingValue,
+      CoreProblemKind::StalePendingMarker => ProblemKind::StalePendingMarker,
+      CoreProblemKind::MissingPendingMarker => ProblemKind::MissingPendingMarker,
+      CoreProblemKind::MissingWaitingMarker => ProblemKind::MissingWaitingMarker,
+      CoreProblemKind::StaleWaitingMarker => ProblemKind::StaleWaitingMarker,
+      CoreProblemKind::LeftoverTemporary => ProblemKind::LeftoverTemporary,
+      CoreProblemKind::ForeignTemporary => ProblemKind::ForeignTemporary,
+    }
   }
 }

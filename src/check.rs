@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{Code, Result, StoreError};
+use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
 use crate::inspect::now_ms;
 use crate::layout::{self, Layout, JOBS, PENDING, TMP, WAITING};
-use crate::state::{FULFILLED, PENDING as STATE_PENDING};
+use crate::state::JobStatus;
 use crate::store::Store;
 
 /// Temporary files and markers younger than this may belong to an operation in progress.
@@ -227,7 +227,7 @@ impl Store {
       });
     };
     let value = Layout::value_file(id);
-    if state.state == FULFILLED && !f.exists(&value) {
+    if state.status == JobStatus::Fulfilled && !f.exists(&value) {
       found(
         ProblemKind::MissingValue,
         &value,
@@ -235,7 +235,7 @@ impl Store {
         &|| Err(StoreError::new(Code::Corrupt, "not repairable")),
       );
     }
-    if state.state == FULFILLED && f.exists(&pending) {
+    if state.status == JobStatus::Fulfilled && f.exists(&pending) {
       found(
         ProblemKind::StalePendingMarker,
         &pending,
@@ -246,7 +246,9 @@ impl Store {
     let job_age_ms = f
       .lstat(&Layout::job_dir(id))
       .map_or(0.0, |m| now_ms() - m.modified_ms);
-    if state.state == STATE_PENDING && !f.exists(&pending) && job_age_ms > GRACE.as_millis() as f64
+    if state.status == JobStatus::Pending
+      && !f.exists(&pending)
+      && job_age_ms > GRACE.as_millis() as f64
     {
       found(
         ProblemKind::MissingPendingMarker,
@@ -303,7 +305,7 @@ fn list_or_empty(f: &Folder, rel: &str) -> Result<Vec<crate::folder::Entry>> {
   match f.entries(rel) {
     Ok(entries) => Ok(entries),
     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-    Err(e) => Err(StoreError::io(&e, "list", &f.full(rel))),
+    Err(e) => Err(StoreError::io(&e, Op::List, &f.full(rel))),
   }
 }
 

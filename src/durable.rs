@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::sync::{Condvar, Mutex};
 
-use crate::error::{Result, StoreError};
+use crate::error::{Op, Result, StoreError};
 use crate::folder::Folder;
 
 /// Whether writes wait for the disk.
@@ -38,7 +38,7 @@ pub fn replace_file(
   write_new_file(folder, tmp, bytes, durability)?;
   folder.rename(tmp, target).map_err(|e| {
     let _ = folder.unlink(tmp);
-    StoreError::io(&e, "rename into place", &folder.full(target))
+    StoreError::io(&e, Op::Rename, &folder.full(target))
   })
 }
 
@@ -54,7 +54,7 @@ pub fn write_new_file(
     .write_new(path, bytes, durability == Durability::Durable)
     .map_err(|e| {
       let _ = folder.unlink(path);
-      StoreError::io(&e, "write", &folder.full(path))
+      StoreError::io(&e, Op::Write, &folder.full(path))
     })
 }
 
@@ -65,7 +65,7 @@ pub fn sync_dir(folder: &Folder, dir: &str, durability: Durability) -> Result<()
   }
   folder
     .sync_dir(dir)
-    .map_err(|e| StoreError::io(&e, "fsync folder", &folder.full(dir)))
+    .map_err(|e| StoreError::io(&e, Op::Fsync, &folder.full(dir)))
 }
 
 /// Group commit for one folder: a caller that changed a name in the folder calls [`DirSync::sync`],
@@ -139,13 +139,13 @@ impl DirSync {
     if handle.is_none() {
       let fd = folder
         .open_dir(self.dir)
-        .map_err(|e| StoreError::io(&e, "open folder", &full()))?;
+        .map_err(|e| StoreError::io(&e, Op::OpenFolder, &full()))?;
       *handle = Some(File::from(fd));
     }
     let dir = handle.as_ref().expect("opened above");
     dir
       .sync_all()
-      .map_err(|e| StoreError::io(&e, "fsync folder", &full()))
+      .map_err(|e| StoreError::io(&e, Op::Fsync, &full()))
   }
 
   /// Drops the kept handle: the folder was made anew (the old handle names the old one), or
@@ -189,7 +189,7 @@ mod tests {
       Durability::Relaxed,
     )
     .unwrap_err();
-    assert_eq!(err.code.as_str(), "ENOENT");
+    assert_eq!(err.code.name(), "ENOENT");
     assert!(!dir.path().join("t2").exists());
   }
 

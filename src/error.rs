@@ -1,12 +1,16 @@
-//! One error type for the whole core, carrying a stable `code` that reaches JavaScript unchanged.
+//! One error type for the whole core, carrying a stable `code` that reaches JavaScript unchanged,
+//! and the OS error it came from (see [`std::error::Error::source`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nix::errno::Errno;
+
 /// The stable codes a caller can branch on. OS failures keep their errno name (`ENOSPC`, `EIO`, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
   /// No job with that id exists in the store.
   NoJob,
@@ -22,7 +26,7 @@ pub enum Code {
   InvalidId,
   /// An argument of the right type but an unusable value.
   InvalidArgValue,
-  /// A file in the store that cannot be parsed.
+  /// A file in the store that cannot be parsed, or a link where the store never follows one.
   Corrupt,
   /// `remove` of a job that is still pending.
   Pending,
@@ -36,13 +40,14 @@ pub enum Code {
   ReadOnly,
   /// A call on a store after `close()`.
   Closed,
-  /// An operating-system error, by its errno name.
-  Os(&'static str),
+  /// An operating-system error.
+  Os(Errno),
 }
 
 impl Code {
-  pub fn as_str(&self) -> &'static str {
-    match self {
+  /// The code's name as JavaScript sees it: `ENOJOB`, …, or the errno name (`ENOENT`).
+  pub fn name(&self) -> Cow<'static, str> {
+    Cow::Borrowed(match self {
       Code::NoJob => "ENOJOB",
       Code::AlreadyResolved => "EALREADYRESOLVED",
       Code::VersionMismatch => "EVERSIONMISMATCH",
@@ -57,7 +62,62 @@ impl Code {
       Code::NotStore => "ENOTSTORE",
       Code::ReadOnly => "EREADONLY",
       Code::Closed => "ECLOSED",
-      Code::Os(name) => name,
+      // nix's variants are named after the C constants.
+      Code::Os(errno) => return Cow::Owned(format!("{errno:?}")),
+    })
+  }
+}
+
+/// What the store was doing when the OS refused: the words for a message, and the system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+  CreateFolder,
+  OpenFolder,
+  Resolve,
+  Inspect,
+  List,
+  Lock,
+  Read,
+  Write,
+  Rename,
+  Fsync,
+  MakeMarker,
+  RemoveMarker,
+  Delete,
+}
+
+impl Op {
+  fn words(self) -> &'static str {
+    match self {
+      Op::CreateFolder => "create folder",
+      Op::OpenFolder => "open folder",
+      Op::Resolve => "resolve the path of",
+      Op::Inspect => "look at",
+      Op::List => "list",
+      Op::Lock => "lock",
+      Op::Read => "read",
+      Op::Write => "write",
+      Op::Rename => "rename into place",
+      Op::Fsync => "fsync",
+      Op::MakeMarker => "create marker",
+      Op::RemoveMarker => "remove marker",
+      Op::Delete => "delete",
+    }
+  }
+
+  /// The system call, as Node's own errors name it in `err.syscall`.
+  pub fn syscall(self) -> &'static str {
+    match self {
+      Op::CreateFolder => "mkdir",
+      Op::OpenFolder | Op::Read | Op::Write => "open",
+      Op::Resolve => "realpath",
+      Op::Inspect => "lstat",
+      Op::List => "scandir",
+      Op::Lock => "flock",
+      Op::Rename => "rename",
+      Op::Fsync => "fsync",
+      Op::MakeMarker => "symlink",
+      Op::RemoveMarker | Op::Delete => "unlink",
     }
   }
 }
@@ -70,7 +130,9 @@ pub struct StoreError {
   pub path: Option<PathBuf>,
   /// The raw OS error number, for errors that came from a system call.
   pub errno: Option<i32>,
-  /// The system call's error this one came from.
+  /// The system call that failed, where known.
+  pub syscall: Option<&'static str>,
+  /// The OS error this one came from.
   source: Option<Arc<io::Error>>,
 }
 
@@ -83,6 +145,7 @@ impl StoreError {
       message: message.into(),
       path: None,
       errno: None,
+      syscall: None,
       source: None,
     }
   }
@@ -94,51 +157,33 @@ impl StoreError {
 
   /// Wraps an OS error, naming what was being done and to which file. A symbolic link met
   /// below the store folder (`ELOOP`: the store never follows one) is damage, `ECORRUPT`.
-  pub fn io(err: &io::Error, doing: &str, path: &Path) -> Self {
-    if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+  pub fn io(err: &io::Error, op: Op, path: &Path) -> Self {
+    let errno = err
+      .raw_os_error()
+      .map_or_else(|| errno_of_kind(err.kind()), Errno::from_raw);
+    let source = Some(Arc::new(io::Error::from_raw_os_error(errno as i32)));
+    if errno == Errno::ELOOP {
       let mut e = StoreError::corrupt(
         path,
         "it is, or lies behind, a symbolic link; the store never follows links below its folder",
       );
-      e.source = Some(Arc::new(io::Error::from_raw_os_error(
-        rustix::io::Errno::LOOP.raw_os_error(),
-      )));
+      e.source = source;
       return e;
     }
-    let name = errno_name(err);
+    let code = Code::Os(errno);
     StoreError {
-      code: Code::Os(name),
-      message: format!("{name}: {doing} failed for '{}': {err}", path.display()),
+      message: format!(
+        "{}: {} failed for '{}': {err}",
+        code.name(),
+        op.words(),
+        path.display()
+      ),
+      code,
       path: Some(path.to_path_buf()),
-      errno: err.raw_os_error(),
-      source: err
-        .raw_os_error()
-        .map(io::Error::from_raw_os_error)
-        .or_else(|| Some(io::Error::new(err.kind(), err.to_string())))
-        .map(Arc::new),
+      errno: Some(errno as i32),
+      syscall: Some(op.syscall()),
+      source,
     }
-  }
-
-  pub fn read_only() -> Self {
-    StoreError::new(
-      Code::ReadOnly,
-      "this store was opened with readOnly: true, which only inspects; open it without readOnly to change it",
-    )
-  }
-
-  pub fn closed() -> Self {
-    StoreError::new(
-      Code::Closed,
-      "this store was closed; open a new JobStore to use the folder again",
-    )
-  }
-
-  /// Whether the OS refused access (permissions), as for an unreadable record.
-  pub fn is_access_denied(&self) -> bool {
-    self
-      .source
-      .as_ref()
-      .is_some_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
   }
 
   pub fn no_job(id: &str) -> Self {
@@ -159,8 +204,27 @@ impl StoreError {
     .with_path(path)
   }
 
+  pub fn read_only() -> Self {
+    StoreError::new(
+      Code::ReadOnly,
+      "this store was opened with readOnly: true, which only inspects; open it without readOnly to change it",
+    )
+  }
+
+  pub fn closed() -> Self {
+    StoreError::new(
+      Code::Closed,
+      "this store was closed; open a new JobStore to use the folder again",
+    )
+  }
+
   pub fn is_not_found(&self) -> bool {
-    self.code == Code::Os("ENOENT") || self.code == Code::NoJob
+    self.code == Code::Os(Errno::ENOENT) || self.code == Code::NoJob
+  }
+
+  /// Whether the OS refused access (permissions), as for an unreadable record.
+  pub fn is_access_denied(&self) -> bool {
+    matches!(self.code, Code::Os(Errno::EACCES | Errno::EPERM))
   }
 }
 
@@ -179,72 +243,42 @@ impl std::error::Error for StoreError {
   }
 }
 
-/// The errno name of an OS error. The numbers are Linux's; elsewhere the error's kind decides.
-fn errno_name(err: &io::Error) -> &'static str {
-  #[cfg(target_os = "linux")]
-  if let Some(errno) = err.raw_os_error() {
-    return match errno {
-      1 => "EPERM",
-      2 => "ENOENT",
-      5 => "EIO",
-      9 => "EBADF",
-      11 => "EAGAIN",
-      12 => "ENOMEM",
-      13 => "EACCES",
-      16 => "EBUSY",
-      17 => "EEXIST",
-      18 => "EXDEV",
-      20 => "ENOTDIR",
-      21 => "EISDIR",
-      22 => "EINVAL",
-      23 => "ENFILE",
-      24 => "EMFILE",
-      27 => "EFBIG",
-      28 => "ENOSPC",
-      30 => "EROFS",
-      31 => "EMLINK",
-      36 => "ENAMETOOLONG",
-      37 => "ENOLCK",
-      39 => "ENOTEMPTY",
-      40 => "ELOOP",
-      116 => "ESTALE",
-      122 => "EDQUOT",
-      _ => "EIO",
-    };
-  }
-  use io::ErrorKind as K;
-  match err.kind() {
-    K::NotFound => "ENOENT",
-    K::PermissionDenied => "EACCES",
-    K::AlreadyExists => "EEXIST",
-    K::WouldBlock => "EAGAIN",
-    K::InvalidInput => "EINVAL",
-    K::StorageFull => "ENOSPC",
-    K::ReadOnlyFilesystem => "EROFS",
-    K::NotADirectory => "ENOTDIR",
-    K::IsADirectory => "EISDIR",
-    K::DirectoryNotEmpty => "ENOTEMPTY",
-    K::CrossesDevices => "EXDEV",
-    K::StaleNetworkFileHandle => "ESTALE",
-    K::QuotaExceeded => "EDQUOT",
-    K::FileTooLarge => "EFBIG",
-    K::InvalidFilename => "ENAMETOOLONG",
-    K::ResourceBusy => "EBUSY",
-    K::OutOfMemory => "ENOMEM",
-    _ => "EIO",
+/// The errno of an `io::Error` made from a kind alone (no system call behind it).
+fn errno_of_kind(kind: io::ErrorKind) -> Errno {
+  match kind {
+    io::ErrorKind::NotFound => Errno::ENOENT,
+    io::ErrorKind::PermissionDenied => Errno::EACCES,
+    io::ErrorKind::AlreadyExists => Errno::EEXIST,
+    io::ErrorKind::InvalidInput => Errno::EINVAL,
+    _ => Errno::EIO,
   }
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
+  use std::error::Error;
 
   #[test]
-  fn io_errors_keep_their_errno_name_and_path() {
-    let err = io::Error::from_raw_os_error(28);
-    let e = StoreError::io(&err, "write", Path::new("/x/state.json"));
-    assert_eq!(e.code.as_str(), "ENOSPC");
-    assert_eq!(e.errno, Some(28));
+  fn io_errors_keep_their_errno_name_path_syscall_and_cause() {
+    let err = io::Error::from_raw_os_error(Errno::ENOSPC as i32);
+    let e = StoreError::io(&err, Op::Write, Path::new("/x/state.json"));
+    assert_eq!(e.code.name(), "ENOSPC");
+    assert_eq!(e.errno, Some(Errno::ENOSPC as i32));
+    assert_eq!(e.syscall, Some("open"));
     assert!(e.message.contains("/x/state.json"), "{}", e.message);
+    let cause = e.source().expect("the OS error is kept");
+    assert_eq!(
+      cause.downcast_ref::<io::Error>().unwrap().raw_os_error(),
+      Some(Errno::ENOSPC as i32)
+    );
+  }
+
+  #[test]
+  fn a_link_met_below_the_store_is_damage() {
+    let err = io::Error::from_raw_os_error(Errno::ELOOP as i32);
+    let e = StoreError::io(&err, Op::Read, Path::new("/s/jobs/job-1/state.json"));
+    assert_eq!(e.code, Code::Corrupt);
+    assert!(e.message.contains("symbolic link"));
   }
 }

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::folder::Folder;
 use crate::layout::{self, Layout, LockKind, PENDING, WAITING};
 use crate::lock::HeldLocks;
-use crate::state::FULFILLED;
+use crate::state::JobStatus;
 use crate::store::Store;
 
 /// Counts over the whole store.
@@ -86,7 +86,7 @@ impl Store {
     let f = self.folder()?;
     layout::check_id(id)?;
     let state = self.read_state(&f, id)?;
-    let fulfilled = state.state == FULFILLED;
+    let fulfilled = state.status == JobStatus::Fulfilled;
     Ok(JobInfo {
       id: id.to_owned(),
       fulfilled,
@@ -102,7 +102,7 @@ impl Store {
   pub fn value(&self, id: &str) -> Result<Option<Vec<u8>>> {
     let f = self.folder()?;
     layout::check_id(id)?;
-    if self.read_state(&f, id)?.state != FULFILLED {
+    if self.read_state(&f, id)?.status != JobStatus::Fulfilled {
       return Ok(None);
     }
     self.read_value(&f, id).map(Some)

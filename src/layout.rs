@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
-use crate::error::{Code, Result, StoreError};
+use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
 
 pub const STATE_FILE: &str = "state.json";
@@ -86,28 +86,25 @@ impl Layout {
     }
     match std::fs::metadata(root) {
       Ok(meta) if !meta.is_dir() => {
-        return Err(
-          StoreError::new(
-            Code::Os("ENOTDIR"),
-            format!(
-              "ENOTDIR: options.dir '{}' is a file, not a folder; pass a folder's path",
-              root.display()
-            ),
-          )
-          .with_path(root),
+        let mut e = StoreError::new(
+          Code::Os(nix::errno::Errno::ENOTDIR),
+          format!(
+            "ENOTDIR: options.dir '{}' is a file, not a folder; pass a folder's path",
+            root.display()
+          ),
         )
+        .with_path(root);
+        e.errno = Some(nix::errno::Errno::ENOTDIR as i32);
+        return Err(e);
       }
       Ok(_) => {}
       Err(e) if e.kind() == io::ErrorKind::NotFound && access == Access::ReadWrite => {
-        std::fs::create_dir_all(root)
-          .map_err(|e| StoreError::io(&e, "create the store folder", root))?
+        std::fs::create_dir_all(root).map_err(|e| StoreError::io(&e, Op::CreateFolder, root))?
       }
-      Err(e) => return Err(StoreError::io(&e, "open the store folder", root)),
+      Err(e) => return Err(StoreError::io(&e, Op::OpenFolder, root)),
     }
-    let root = std::fs::canonicalize(root)
-      .map_err(|e| StoreError::io(&e, "resolve the store folder", root))?;
-    let folder =
-      Folder::open(&root).map_err(|e| StoreError::io(&e, "open the store folder", &root))?;
+    let root = std::fs::canonicalize(root).map_err(|e| StoreError::io(&e, Op::Resolve, root))?;
+    let folder = Folder::open(&root).map_err(|e| StoreError::io(&e, Op::OpenFolder, &root))?;
     let layout = Layout { root };
     let found = layout.check_folders(&folder)?;
     match access {
@@ -148,7 +145,7 @@ impl Layout {
           ));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StoreError::io(&e, "look at", &folder.full(sub))),
+        Err(e) => return Err(StoreError::io(&e, Op::Inspect, &folder.full(sub))),
       }
     }
     Ok(found)
@@ -161,13 +158,7 @@ impl Layout {
       match folder.mkdir(sub) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-          return Err(StoreError::io(
-            &e,
-            "create a store sub-folder",
-            &folder.full(sub),
-          ))
-        }
+        Err(e) => return Err(StoreError::io(&e, Op::CreateFolder, &folder.full(sub))),
       }
     }
     self.check_folders(folder).map(drop)
@@ -265,7 +256,7 @@ impl Layout {
     match listed {
       Ok(_) => Ok(oldest.into_sorted_vec()),
       Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-      Err(e) => Err(StoreError::io(&e, "list", &folder.full(dir))),
+      Err(e) => Err(StoreError::io(&e, Op::List, &folder.full(dir))),
     }
   }
 }

@@ -4,15 +4,18 @@
 
 pub mod binding;
 pub mod check;
+pub mod claim_watch;
+pub mod claims;
+pub mod cursor;
 pub mod durable;
 pub mod error;
 pub mod folder;
-pub mod gate;
 pub mod inspect;
 pub mod json;
 pub mod layout;
 pub mod lock;
 pub mod retention;
+pub mod schedule;
 pub mod state;
 pub mod store;
 pub mod wake;

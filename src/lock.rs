@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use fs2::FileExt;
 
-use crate::error::{Code, Result, StoreError};
+use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Identity};
 
 /// Lock files held by this process, across every store in it, by device and inode.
@@ -99,9 +99,10 @@ impl FileLock {
       {
         return Ok(Claim::Missing)
       }
-      Err(e) => return Err(StoreError::io(&e, "lock", &folder.full(rel))),
+      Err(e) => return Err(StoreError::io(&e, Op::Lock, &folder.full(rel))),
     };
-    let identity = identity_of(&file).map_err(|e| StoreError::io(&e, "lock", &folder.full(rel)))?;
+    let identity =
+      identity_of(&file).map_err(|e| StoreError::io(&e, Op::Lock, &folder.full(rel)))?;
     if !HELD.lock().unwrap().insert(identity) {
       return Ok(Claim::Busy);
     }
@@ -115,7 +116,7 @@ impl FileLock {
     match FileExt::try_lock_exclusive(&lock.file) {
       Ok(()) => {}
       Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Claim::Busy),
-      Err(e) => return Err(StoreError::io(&e, "lock", &folder.full(rel))),
+      Err(e) => return Err(StoreError::io(&e, Op::Lock, &folder.full(rel))),
     }
     // The folder may have been removed between open and lock: then the lock guards nothing.
     if verify && lock.lost_path(folder).is_some() {
@@ -142,7 +143,7 @@ impl FileLock {
         Claim::Missing => {
           return Err(StoreError::io(
             &io::Error::from(io::ErrorKind::NotFound),
-            "lock",
+            Op::Lock,
             &folder.full(rel),
           ))
         }

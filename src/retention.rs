@@ -2,11 +2,11 @@
 //! `tmp/`, then deleted), so a crash at any point leaves the whole job or none of it; at worst a
 //! marker pointing nowhere, which pulls skip.
 
-use crate::error::{Code, Result, StoreError};
+use crate::error::{Code, Op, Result, StoreError};
 use crate::inspect::{modified_ms, now_ms};
 use crate::layout::{self, Layout, LockKind, PENDING};
 use crate::lock::{Claim, FileLock};
-use crate::state::PENDING as STATE_PENDING;
+use crate::state::JobStatus;
 use crate::store::Store;
 
 impl Store {
@@ -17,7 +17,7 @@ impl Store {
     layout::check_id(id)?;
     let state_lock = self.lock_state(&f, id)?;
     match self.read_state(&f, id) {
-      Ok(state) if !force && state.state == STATE_PENDING => {
+      Ok(state) if !force && state.status == JobStatus::Pending => {
         return Err(StoreError::new(
           Code::Pending,
           format!("job '{id}' is still pending; fulfil it first, or pass {{ force: true }} to delete it anyway"),
@@ -55,14 +55,14 @@ impl Store {
     let trash = Layout::temp_path();
     let job_dir = Layout::job_dir(id);
     f.rename(&job_dir, &trash)
-      .map_err(|e| StoreError::io(&e, "move the job out", &f.full(&job_dir)))?;
+      .map_err(|e| StoreError::io(&e, Op::Rename, &f.full(&job_dir)))?;
     drop(claims);
     drop(state_lock);
     self.jobs_sync.sync(&f, self.durability())?;
     self.remove_link(&f, &Layout::pending_link(id))?;
     self.remove_link(&f, &Layout::waiting_link(id))?;
     f.remove_tree(&trash)
-      .map_err(|e| StoreError::io(&e, "delete", &f.full(&trash)))
+      .map_err(|e| StoreError::io(&e, Op::Delete, &f.full(&trash)))
   }
 
   /// Removes fulfilled jobs with no waiting targets that were fulfilled at least `older_than_ms`

@@ -12,15 +12,36 @@ use serde_json::Value;
 
 use crate::json::{self, Json};
 
-/// `state` 1: the job needs work (1.2.0 calls it RESOLVING).
-pub const PENDING: u64 = 1;
-/// `state` 2: the job has a value.
-pub const FULFILLED: u64 = 2;
+/// Where a job is in its life, stored as 1.2.0's numbers in `"state"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+  /// `1`: the job needs work (1.2.0 calls it RESOLVING).
+  Pending,
+  /// `2`: the job has a value.
+  Fulfilled,
+}
+
+impl JobStatus {
+  fn from_number(n: u64) -> Option<JobStatus> {
+    match n {
+      1 => Some(JobStatus::Pending),
+      2 => Some(JobStatus::Fulfilled),
+      _ => None,
+    }
+  }
+
+  fn number(self) -> u64 {
+    match self {
+      JobStatus::Pending => 1,
+      JobStatus::Fulfilled => 2,
+    }
+  }
+}
 
 #[derive(Debug)]
 pub struct JobState {
   pub version: u64,
-  pub state: u64,
+  pub status: JobStatus,
   pub waiting: Vec<Box<RawValue>>,
   /// `None` when the record has no `request` key: 1.2.0 wrote none for `create(undefined)`.
   pub request: Option<Box<RawValue>>,
@@ -35,7 +56,7 @@ impl JobState {
   pub fn new(request: &str) -> Result<JobState, serde_json::Error> {
     Ok(JobState {
       version: 0,
-      state: PENDING,
+      status: JobStatus::Pending,
       waiting: Vec::new(),
       request: Some(RawValue::from_string(request.to_owned())?),
       fulfilled_at_ms: None,
@@ -57,16 +78,15 @@ impl JobState {
       .and_then(|at| serde_json::from_str::<f64>(at.get()).ok());
     let version: u64 = serde_json::from_str(version.get())
       .map_err(|_| format!("\"version\" is {}, not a whole number", version.get()))?;
-    let state: u64 = serde_json::from_str(state.get())
-      .map_err(|_| format!("\"state\" is {}, not 1 or 2", state.get()))?;
-    if state != PENDING && state != FULFILLED {
-      return Err(format!("\"state\" is {state}, not 1 or 2"));
-    }
+    let status = serde_json::from_str::<u64>(state.get())
+      .ok()
+      .and_then(JobStatus::from_number)
+      .ok_or_else(|| format!("\"state\" is {}, not 1 or 2", state.get()))?;
     let waiting: Vec<Box<RawValue>> =
       serde_json::from_str(waiting.get()).map_err(|_| "\"waiting\" is not an array".to_string())?;
     Ok(JobState {
       version,
-      state,
+      status,
       waiting,
       request,
       fulfilled_at_ms,
@@ -80,7 +100,8 @@ impl JobState {
     write!(
       out,
       "{{\"version\":{},\"state\":{},\"waiting\":[",
-      self.version, self.state
+      self.version,
+      self.status.number()
     )
     .unwrap();
     for (i, target) in self.waiting.iter().enumerate() {
@@ -146,7 +167,7 @@ mod tests {
     let text =
       br#"{"version":3,"state":2,"waiting":["a",{"b":[1,2]}],"request":{"calculate":"3+3"}}"#;
     let state = JobState::parse(text).unwrap();
-    assert_eq!((state.version, state.state), (3, FULFILLED));
+    assert_eq!((state.version, state.status), (3, JobStatus::Fulfilled));
     assert_eq!(state.to_json().as_bytes(), text);
     assert_eq!(state.waiting_json(), r#"["a",{"b":[1,2]}]"#);
   }

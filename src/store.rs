@@ -6,21 +6,21 @@
 //! it, and removed only after the state that no longer needs it is on disk. Every file is
 //! reached through `folder`, which never follows a link below the store folder.
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
+use crate::claims::{Claims, LostClaim};
+use crate::cursor::PullCursor;
 use crate::durable::{self, DirSync, Durability};
-use crate::error::{Code, Result, StoreError};
+use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
 use crate::inspect::now_ms;
 use crate::json::{self, Refusal};
 use crate::layout::{self, Access, Layout, LockKind, JOBS, PENDING, TMP, WAITING};
-use crate::lock::{Claim, Create, FileLock, Loss};
-use crate::state::{JobState, FULFILLED, PENDING as STATE_PENDING};
+use crate::lock::{Claim, Create, FileLock};
+use crate::state::{JobState, JobStatus};
 use crate::wake::{Ended, Wake};
 
 /// How a store behaves; see the README for each option.
@@ -69,68 +69,6 @@ pub struct Delivery {
   pub waiting: String,
 }
 
-/// A claim this process holds that is no longer protected by its lock.
-#[derive(Debug)]
-pub struct LostClaim {
-  pub claim: u64,
-  pub id: String,
-  pub loss: Loss,
-}
-
-#[derive(Debug)]
-pub(crate) struct HeldClaim {
-  pub(crate) id: String,
-  lock: FileLock,
-  loss_reported: bool,
-}
-
-/// How many of the oldest ids a cursor keeps from one listing: enough that a deep queue is
-/// listed rarely, few enough that a worker's memory does not grow with the queue's depth.
-#[cfg(not(test))]
-const CURSOR_SIZE: usize = 8192;
-#[cfg(test)]
-const CURSOR_SIZE: usize = 4;
-
-/// The ids of one marker folder in the order pulls try them. Refilled from a listing only when it
-/// runs dry or grows old, so a pull does not pay for the whole queue.
-#[derive(Debug, Default)]
-struct Cursor {
-  ids: VecDeque<String>,
-  listed_at: Option<Instant>,
-  list_cost: Duration,
-  /// The listing stopped at its size limit: newer ids wait beyond `last`.
-  more_after: Option<String>,
-}
-
-impl Cursor {
-  /// Lists the oldest ids again, or with `after` the oldest ones newer than it.
-  fn refill(&mut self, folder: &Folder, dir: &str, after: Option<&str>) -> Result<()> {
-    let started = Instant::now();
-    let ids = Layout::list_oldest(folder, dir, CURSOR_SIZE, after)?;
-    self.more_after = (ids.len() == CURSOR_SIZE).then(|| ids[ids.len() - 1].clone());
-    self.ids = ids.into();
-    // A continued listing does not make the cursor fresh: its start is as old as before.
-    if after.is_none() {
-      self.listed_at = Some(started);
-      self.list_cost = started.elapsed();
-    }
-    Ok(())
-  }
-
-  /// A listing this old may miss jobs released by others; re-list, but rarely enough that even a
-  /// huge folder's listing stays a small share of the time.
-  fn expired(&self) -> bool {
-    match self.listed_at {
-      None => true,
-      Some(at) => at.elapsed() > Duration::from_secs(1).max(self.list_cost * 20),
-    }
-  }
-
-  fn listed_since(&self, t: Instant) -> bool {
-    self.listed_at.is_some_and(|at| at >= t)
-  }
-}
-
 /// One store folder, shared safely by threads of this process and by other processes.
 #[derive(Debug)]
 pub struct Store {
@@ -141,10 +79,9 @@ pub struct Store {
   pub(crate) jobs_sync: DirSync,
   pub(crate) pending_sync: DirSync,
   pub(crate) waiting_sync: DirSync,
-  pending: Mutex<Cursor>,
-  waiting: Mutex<Cursor>,
-  pub(crate) claims: Mutex<HashMap<u64, HeldClaim>>,
-  next_claim: AtomicU64,
+  pending: PullCursor,
+  waiting: PullCursor,
+  claims: Claims,
   pub(crate) wake: Arc<Wake>,
 }
 
@@ -160,10 +97,9 @@ impl Store {
       jobs_sync: DirSync::new(JOBS),
       pending_sync: DirSync::new(PENDING),
       waiting_sync: DirSync::new(WAITING),
-      pending: Mutex::default(),
-      waiting: Mutex::default(),
-      claims: Mutex::default(),
-      next_claim: AtomicU64::new(1),
+      pending: PullCursor::new(PENDING),
+      waiting: PullCursor::new(WAITING),
+      claims: Claims::default(),
       wake: Arc::default(),
     };
     if store.options.access == Access::ReadWrite {
@@ -178,6 +114,11 @@ impl Store {
 
   pub(crate) fn durability(&self) -> Durability {
     self.options.durability
+  }
+
+  /// Whether [`Store::close`] was called.
+  pub fn is_closed(&self) -> bool {
+    self.folder.read().unwrap().is_none()
   }
 
   /// The open folder, or `ECLOSED`.
@@ -228,7 +169,7 @@ impl Store {
   fn build_job_folder(&self, f: &Folder, tmp: &str, state: &JobState) -> Result<()> {
     self
       .with_folders(f, || f.mkdir(tmp))
-      .map_err(|e| StoreError::io(&e, "create a temporary folder", &f.full(tmp)))?;
+      .map_err(|e| StoreError::io(&e, Op::CreateFolder, &f.full(tmp)))?;
     let record = format!("{tmp}/{}", layout::STATE_FILE);
     durable::write_new_file(f, &record, state.to_json().as_bytes(), self.durability())?;
     // Every job is fulfilled some day, under its state lock: make that file now, in the folder
@@ -242,14 +183,14 @@ impl Store {
   fn publish_job_folder(&self, f: &Folder, tmp: &str, id: &str) -> Result<()> {
     let job_dir = Layout::job_dir(id);
     f.rename(tmp, &job_dir)
-      .map_err(|e| StoreError::io(&e, "rename into place", &f.full(&job_dir)))?;
+      .map_err(|e| StoreError::io(&e, Op::Rename, &f.full(&job_dir)))?;
     self.pending_sync.sync(f, self.durability())?;
     self.jobs_sync.sync(f, self.durability())
   }
 
-  /// Adds `target` (JSON text) to the job's waiting list. Returns whether the job is already
-  /// fulfilled, in which case the target can be served at once.
-  pub fn queue(&self, id: &str, target: &str) -> Result<bool> {
+  /// Adds `target` (JSON text) to the job's waiting list. When the job is already fulfilled,
+  /// returns its value and waiting targets, so they can be served at once.
+  pub fn queue(&self, id: &str, target: &str) -> Result<Option<Delivery>> {
     let f = self.writable()?;
     layout::check_id(id)?;
     // Parsed once in full: a target `unqueue` could not compare is refused now rather than left
@@ -278,7 +219,13 @@ impl Store {
       self.waiting_sync.sync(&f, self.durability())?;
     }
     self.wake.bump();
-    Ok(state.state == FULFILLED)
+    if state.status != JobStatus::Fulfilled {
+      return Ok(None);
+    }
+    Ok(Some(Delivery {
+      value: self.read_value(&f, id)?,
+      waiting: state.waiting_json(),
+    }))
   }
 
   /// Removes, for each target in `targets` (a JSON array text), its first equal waiting entry.
@@ -300,37 +247,39 @@ impl Store {
   }
 
   /// Fulfils a pending job with `value`. Anyone may fulfil (as in 1.2.0); see
-  /// [`Store::fulfill_claimed`] for the fenced form. Returns whether targets are waiting.
-  pub fn fulfill(&self, id: &str, value: &[u8]) -> Result<bool> {
+  /// [`Store::fulfill_claimed`] for the fenced form. Returns the targets waiting for the value
+  /// (a JSON array text), if any, so they can be served at once.
+  pub fn fulfill(&self, id: &str, value: &[u8]) -> Result<Option<String>> {
     let f = self.writable()?;
     layout::check_id(id)?;
     let _lock = self.lock_state(&f, id)?;
     let mut state = self.read_state(&f, id)?;
-    if state.state != STATE_PENDING {
+    if state.status != JobStatus::Pending {
       self.remove_link(&f, &Layout::pending_link(id))?;
       return Err(already_resolved());
     }
     // Value before state: a record that says fulfilled always has its value.
     self.replace(&f, &Layout::value_file(id), value)?;
-    state.state = FULFILLED;
+    state.status = JobStatus::Fulfilled;
     state.fulfilled_at_ms = Some(now_ms());
     self.write_state(&f, id, &state)?;
     // Only now, with the value on disk, does the job stop being pending.
     self.remove_link(&f, &Layout::pending_link(id))?;
     self.pending_sync.sync(&f, self.durability())?;
     self.wake.bump();
-    Ok(!state.waiting.is_empty())
+    Ok((!state.waiting.is_empty()).then(|| state.waiting_json()))
   }
 
-  /// Fulfils the job of `claim`, but only while that claim still holds: a worker that lost its
-  /// job gets `ECOMPROMISED` and changes nothing.
-  pub fn fulfill_claimed(&self, claim: u64, value: &[u8]) -> Result<bool> {
-    let id = self.holding(claim)?;
-    self.fulfill(&id, value)
+  /// Fulfils job `id` held by `claim`, but only while that claim still holds: a worker that
+  /// lost its job gets `ECOMPROMISED` and changes nothing.
+  pub fn fulfill_claimed(&self, claim: u64, id: &str, value: &[u8]) -> Result<Option<String>> {
+    self.claims.check(&*self.folder()?, claim, id)?;
+    self.fulfill(id, value)
   }
 
-  /// Replaces a pending job's request, if `old_version` is still its version.
-  pub fn update(&self, id: &str, old_version: f64, request: &str) -> Result<()> {
+  /// Replaces a pending job's request, if `old_version` is still its version (`None`, a version
+  /// no job can have, never is).
+  pub fn update(&self, id: &str, old_version: Option<u64>, request: &str) -> Result<()> {
     let f = self.writable()?;
     layout::check_id(id)?;
     json::check_depth(request).map_err(|why| refused("newRequest", why))?;
@@ -338,11 +287,11 @@ impl Store {
       .map_err(|e| refused_json("newRequest", e))?;
     let _lock = self.lock_state(&f, id)?;
     let mut state = self.read_state(&f, id)?;
-    if state.state != STATE_PENDING {
+    if state.status != JobStatus::Pending {
       self.remove_link(&f, &Layout::pending_link(id))?;
       return Err(already_resolved());
     }
-    if state.version as f64 != old_version {
+    if Some(state.version) != old_version {
       return Err(StoreError::new(Code::VersionMismatch, "version mismatch"));
     }
     state.version += 1;
@@ -355,7 +304,7 @@ impl Store {
     let f = self.folder()?;
     layout::check_id(id)?;
     let state = self.read_state(&f, id)?;
-    if state.state != FULFILLED || state.waiting.is_empty() {
+    if state.status != JobStatus::Fulfilled || state.waiting.is_empty() {
       return Ok(None);
     }
     Ok(Some(Delivery {
@@ -368,15 +317,15 @@ impl Store {
   /// lock: a held job is skipped.
   pub fn pull_job(&self) -> Result<Option<PulledJob>> {
     let f = self.writable()?;
-    self.pull(&f, &self.pending, PENDING, |id| self.try_pull_job(&f, id))
+    self.pending.pull(&f, |id| self.try_pull_job(&f, id))
   }
 
   /// Claims the oldest fulfilled job with waiting targets that nobody holds, or `None`.
   pub fn pull_notification(&self) -> Result<Option<PulledNotification>> {
     let f = self.writable()?;
-    self.pull(&f, &self.waiting, WAITING, |id| {
-      self.try_pull_notification(&f, id)
-    })
+    self
+      .waiting
+      .pull(&f, |id| self.try_pull_notification(&f, id))
   }
 
   /// Like [`Store::pull_job`], but waits up to `wait` for a job to become available, woken by
@@ -417,13 +366,12 @@ impl Store {
   pub fn close(&self) {
     self.wake.close();
     self.folder.write().unwrap().take();
-    self.claims.lock().unwrap().clear();
+    self.claims.release_all();
     for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
       sync.reopen();
     }
-    for cursor in [&self.pending, &self.waiting] {
-      *cursor.lock().unwrap() = Cursor::default();
-    }
+    self.pending.reset();
+    self.waiting.reset();
   }
 
   fn watch(&self) -> Result<()> {
@@ -438,107 +386,29 @@ impl Store {
 
   /// Releases a claim. Releasing twice, or after a loss, is harmless.
   pub fn release(&self, claim: u64) {
-    if self.claims.lock().unwrap().remove(&claim).is_some() {
+    if self.claims.release(claim) {
       // The job may be free again for a waiter of this process.
       self.wake.bump();
     }
   }
 
-  /// Ends a notification claim: unqueues the `delivered` targets (a JSON array text) while the
-  /// claim still holds, then releases it. A lost claim unqueues nothing and fails `ECOMPROMISED`.
-  pub fn done(&self, claim: u64, delivered: &str) -> Result<()> {
+  /// Ends a notification claim on job `id`: unqueues the `delivered` targets (a JSON array text)
+  /// while the claim still holds, then releases it. A lost claim unqueues nothing and fails
+  /// `ECOMPROMISED`.
+  pub fn done(&self, claim: u64, id: &str, delivered: &str) -> Result<()> {
     let result = self
-      .holding(claim)
-      .and_then(|id| self.unqueue_all(&id, delivered));
+      .folder()
+      .and_then(|f| self.claims.check(&f, claim, id))
+      .and_then(|()| self.unqueue_all(id, delivered));
     self.release(claim);
     result
   }
 
   /// The claims whose locks were lost since the last call; each is reported once.
   pub fn lost_claims(&self) -> Vec<LostClaim> {
-    let Ok(f) = self.folder() else {
-      return Vec::new();
-    };
-    let mut claims = self.claims.lock().unwrap();
-    let mut lost = Vec::new();
-    for (&claim, held) in claims.iter_mut() {
-      if held.loss_reported {
-        continue;
-      }
-      if let Some(loss) = held.lock.lost(&f) {
-        held.loss_reported = true;
-        lost.push(LostClaim {
-          claim,
-          id: held.id.clone(),
-          loss,
-        });
-      }
-    }
-    lost
-  }
-
-  /// The job a claim of this store is on, while it is held.
-  pub fn claimed_job(&self, claim: u64) -> Option<String> {
-    self
-      .claims
-      .lock()
-      .unwrap()
-      .get(&claim)
-      .map(|held| held.id.clone())
-  }
-
-  /// The id of a claim that still holds, or `ECOMPROMISED`.
-  fn holding(&self, claim: u64) -> Result<String> {
-    let f = self.folder()?;
-    let claims = self.claims.lock().unwrap();
-    let Some(held) = claims.get(&claim) else {
-      return Err(StoreError::new(
-        Code::Compromised,
-        "this claim was already released; pull the job again to work on it",
-      ));
-    };
-    match held.lock.lost(&f) {
-      None => Ok(held.id.clone()),
-      Some(loss) => Err(compromised(&held.id, &loss)),
-    }
-  }
-
-  fn pull<T>(
-    &self,
-    f: &Folder,
-    cursor: &Mutex<Cursor>,
-    dir: &str,
-    try_one: impl Fn(&str) -> Result<Option<T>>,
-  ) -> Result<Option<T>> {
-    let started = Instant::now();
-    // One puller of this store at a time walks the cursor, so two never try the same head.
-    let mut cursor = cursor.lock().unwrap();
-    // A failure on one entry must not stop the queue: it is skipped (`check` reports it). Only if
-    // nothing could be pulled is the first such failure reported, so a failing disk still shows.
-    let mut failure = None;
-    loop {
-      if cursor.ids.is_empty() || cursor.expired() {
-        // Nothing is claimable only if a listing made during this pull, read to its end, says so.
-        if cursor.ids.is_empty() && cursor.listed_since(started) {
-          match cursor.more_after.take() {
-            Some(last) => cursor.refill(f, dir, Some(&last))?,
-            None => return failure.map_or(Ok(None), Err),
-          }
-          continue;
-        }
-        cursor.refill(f, dir, None)?;
-        continue;
-      }
-      let id = cursor.ids.pop_front().expect("cursor is not empty");
-      match try_one(&id) {
-        Ok(Some(found)) => return Ok(Some(found)),
-        Ok(None) => {}
-        // Damaged, gone, or unreadable to this user: that job's problem, not the queue's.
-        Err(e) if e.code == Code::Corrupt || e.is_not_found() || e.is_access_denied() => {}
-        Err(e) => {
-          failure.get_or_insert(e);
-        }
-      }
+    match self.folder() {
+      Ok(f) => self.claims.lost(&f),
+      Err(_) => Vec::new(),
     }
   }
 
@@ -552,12 +422,12 @@ impl Store {
       return Ok(None);
     }
     let state = self.read_state(f, id)?;
-    if state.state != STATE_PENDING {
+    if state.status != JobStatus::Pending {
       // Left by a crash between fulfilling and removing the marker.
       self.remove_link(f, &Layout::pending_link(id))?;
       return Ok(None);
     }
-    let claim = self.hold(id, lock);
+    let claim = self.claims.hold(id, lock);
     Ok(Some(PulledJob {
       claim,
       id: id.to_owned(),
@@ -576,7 +446,7 @@ impl Store {
       return Ok(None);
     }
     let state = self.read_state(f, id)?;
-    if state.state != FULFILLED {
+    if state.status != JobStatus::Fulfilled {
       return Ok(None);
     }
     if state.waiting.is_empty() {
@@ -588,26 +458,13 @@ impl Store {
       return Ok(None);
     }
     let value = self.read_value(f, id)?;
-    let claim = self.hold(id, lock);
+    let claim = self.claims.hold(id, lock);
     Ok(Some(PulledNotification {
       claim,
       id: id.to_owned(),
       value,
       waiting: state.waiting_json(),
     }))
-  }
-
-  fn hold(&self, id: &str, lock: FileLock) -> u64 {
-    let claim = self.next_claim.fetch_add(1, Ordering::Relaxed);
-    self.claims.lock().unwrap().insert(
-      claim,
-      HeldClaim {
-        id: id.to_owned(),
-        lock,
-        loss_reported: false,
-      },
-    );
-    claim
   }
 
   pub(crate) fn lock_state(&self, f: &Folder, id: &str) -> Result<FileLock> {
@@ -655,7 +512,7 @@ impl Store {
           format!("it cannot be read as a file: {e}"),
         ))
       }
-      Err(e) => return Err(StoreError::io(&e, "read", &path)),
+      Err(e) => return Err(StoreError::io(&e, Op::Read, &path)),
     };
     JobState::parse(&bytes).map_err(|why| StoreError::corrupt(&path, why))
   }
@@ -666,7 +523,7 @@ impl Store {
       if e.kind() == io::ErrorKind::NotFound {
         StoreError::corrupt(&f.full(&rel), "the job is fulfilled but has no value file")
       } else {
-        StoreError::io(&e, "read", &f.full(&rel))
+        StoreError::io(&e, Op::Read, &f.full(&rel))
       }
     })
   }
@@ -680,7 +537,7 @@ impl Store {
     match self.with_folders(f, || f.symlink(&Layout::link_target(id), link)) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-      Err(e) => Err(StoreError::io(&e, "create marker", &f.full(link))),
+      Err(e) => Err(StoreError::io(&e, Op::MakeMarker, &f.full(link))),
     }
   }
 
@@ -706,7 +563,7 @@ impl Store {
     let attempt =
       || durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability());
     match attempt() {
-      Err(e) if e.code == Code::Os("ENOENT") && !f.exists(TMP) => {
+      Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) && !f.exists(TMP) => {
         self.layout.make_folders(f)?;
         attempt()
       }
@@ -718,7 +575,7 @@ impl Store {
     match f.unlink(link) {
       Ok(()) => Ok(()),
       Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-      Err(e) => Err(StoreError::io(&e, "remove marker", &f.full(link))),
+      Err(e) => Err(StoreError::io(&e, Op::RemoveMarker, &f.full(link))),
     }
   }
 }
@@ -738,15 +595,6 @@ fn already_resolved() -> StoreError {
   StoreError::new(Code::AlreadyResolved, "already resolved")
 }
 
-pub(crate) fn compromised(id: &str, loss: &Loss) -> StoreError {
-  StoreError::new(Code::Compromised, lost_claim_message(id, loss))
-}
-
-/// What a worker is told when its claim is lost: through `oncompromised` and by fenced calls.
-pub fn lost_claim_message(id: &str, loss: &Loss) -> String {
-  format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it")
-}
-
 fn refused(what: &str, why: Refusal) -> StoreError {
   StoreError::new(
     Code::InvalidArgValue,
@@ -761,6 +609,8 @@ fn refused_json(what: &str, e: serde_json::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::cursor::CURSOR_SIZE;
+  use crate::lock::Loss;
   use std::fs;
 
   fn open_store() -> (Store, tempfile::TempDir) {
@@ -775,7 +625,7 @@ mod tests {
     let dir = tmp.path();
     let id = store.create(r#"{"calculate":"3+3"}"#).unwrap();
     assert!(dir.join("pending").join(&id).symlink_metadata().is_ok());
-    assert!(!store.queue(&id, r#""target-1""#).unwrap());
+    assert!(store.queue(&id, r#""target-1""#).unwrap().is_none());
 
     let job = store.pull_job().unwrap().expect("a pending job");
     assert_eq!((job.id.as_str(), job.version), (id.as_str(), 0));
@@ -785,7 +635,13 @@ mod tests {
       "the only job is claimed"
     );
 
-    assert!(store.fulfill_claimed(job.claim, b"6").unwrap());
+    assert_eq!(
+      store
+        .fulfill_claimed(job.claim, &id, b"6")
+        .unwrap()
+        .as_deref(),
+      Some(r#"["target-1"]"#)
+    );
     store.release(job.claim);
     assert!(dir.join("pending").join(&id).symlink_metadata().is_err());
     assert_eq!(
@@ -798,7 +654,7 @@ mod tests {
       (note.value.as_slice(), note.waiting.as_str()),
       (&b"6"[..], r#"["target-1"]"#)
     );
-    store.done(note.claim, r#"["target-1"]"#).unwrap();
+    store.done(note.claim, &id, r#"["target-1"]"#).unwrap();
     assert!(dir.join("waiting").join(&id).symlink_metadata().is_err());
     assert!(store.pull_notification().unwrap().is_none());
   }
@@ -848,8 +704,8 @@ mod tests {
   fn fulfill_twice_and_update_after_fulfill_say_already_resolved() {
     let (store, _tmp) = open_store();
     let id = store.create("1").unwrap();
-    store.update(&id, 0.0, "2").unwrap();
-    let err = store.update(&id, 0.0, "3").unwrap_err();
+    store.update(&id, Some(0), "2").unwrap();
+    let err = store.update(&id, Some(0), "3").unwrap_err();
     assert_eq!(
       (err.code, err.message.as_str()),
       (Code::VersionMismatch, "version mismatch")
@@ -861,7 +717,7 @@ mod tests {
     store.fulfill(&id, b"x").unwrap();
     for err in [
       store.fulfill(&id, b"y").unwrap_err(),
-      store.update(&id, 1.0, "4").unwrap_err(),
+      store.update(&id, Some(1), "4").unwrap_err(),
     ] {
       assert_eq!(
         (err.code, err.message.as_str()),
@@ -910,7 +766,10 @@ mod tests {
     );
     assert!(store.lost_claims().is_empty());
     assert_eq!(
-      store.fulfill_claimed(job.claim, b"x").unwrap_err().code,
+      store
+        .fulfill_claimed(job.claim, &id, b"x")
+        .unwrap_err()
+        .code,
       Code::Compromised
     );
   }

@@ -1,0 +1,118 @@
+//! Watching held claims for loss: one thread per process checks the claims of every open store
+//! at that store's interval, and reports each loss once. A thread of its own, so a busy event
+//! loop cannot delay a check; one for all stores, so a thousand stores do not cost a thousand
+//! threads. A store leaves the watch when it is closed or dropped.
+
+use std::io;
+use std::sync::{Condvar, LazyLock, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::claims::LostClaim;
+use crate::store::Store;
+
+/// Told of each lost claim, on the watcher's thread.
+pub type Report = Box<dyn Fn(LostClaim) + Send>;
+
+struct Watched {
+  store: Weak<Store>,
+  interval: Duration,
+  due: Instant,
+  report: Report,
+}
+
+#[derive(Default)]
+struct Watchlist {
+  stores: Vec<Watched>,
+  started: bool,
+}
+
+static WATCHLIST: LazyLock<(Mutex<Watchlist>, Condvar)> = LazyLock::new(Default::default);
+
+/// Has `store`'s claims checked every `interval`, each loss given to `report` once. Fails only
+/// when the watcher thread cannot be started (the process is out of threads).
+pub fn watch(store: Weak<Store>, interval: Duration, report: Report) -> io::Result<()> {
+  let (list, wake) = &*WATCHLIST;
+  let mut list = list.lock().unwrap();
+  if !list.started {
+    std::thread::Builder::new()
+      .name("fs-job-store-claims".into())
+      .spawn(check_forever)?;
+    list.started = true;
+  }
+  list.stores.push(Watched {
+    store,
+    interval,
+    due: Instant::now() + interval,
+    report,
+  });
+  wake.notify_one();
+  Ok(())
+}
+
+/// Drops closed stores from the watch now, rather than at the watcher's next turn.
+pub fn forget_closed() {
+  let (list, wake) = &*WATCHLIST;
+  list.lock().unwrap().stores.retain(is_open);
+  wake.notify_one();
+}
+
+fn is_open(watched: &Watched) -> bool {
+  watched.store.upgrade().is_some_and(|s| !s.is_closed())
+}
+
+fn check_forever() {
+  let (list, wake) = &*WATCHLIST;
+  let mut list = list.lock().unwrap();
+  loop {
+    let now = Instant::now();
+    list.stores.retain(is_open);
+    let mut next = now + Duration::from_secs(1);
+    for watched in list.stores.iter_mut() {
+      if watched.due <= now {
+        if let Some(store) = watched.store.upgrade() {
+          for lost in store.lost_claims() {
+            (watched.report)(lost);
+          }
+        }
+        watched.due = now + watched.interval;
+      }
+      next = next.min(watched.due);
+    }
+    list = wake
+      .wait_timeout(list, next.saturating_duration_since(Instant::now()))
+      .unwrap()
+      .0;
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::store::Options;
+  use std::sync::{mpsc, Arc};
+
+  #[test]
+  fn a_removed_job_is_reported_once_within_two_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), Options::default()).unwrap());
+    let id = store.create("1").unwrap();
+    let job = store.pull_job().unwrap().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let interval = Duration::from_millis(20);
+    watch(
+      Arc::downgrade(&store),
+      interval,
+      Box::new(move |lost| tx.lock().unwrap().send(lost).unwrap()),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir.path().join("jobs").join(&id)).unwrap();
+    let started = Instant::now();
+    let lost = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert!(started.elapsed() < interval * 2 + Duration::from_millis(50));
+    assert_eq!((lost.claim, lost.id.as_str()), (job.claim, id.as_str()));
+    assert!(rx.recv_timeout(interval * 3).is_err(), "reported once");
+    store.close();
+    forget_closed();
+  }
+}

@@ -1,0 +1,146 @@
+//! The claims a store holds: each pulled job or notification is a numbered claim owning its lock
+//! until released. Fenced calls (`job.fulfill`, `notification.done`) check here that the claim
+//! still holds before they change anything.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::error::{Code, Result, StoreError};
+use crate::folder::Folder;
+use crate::lock::{FileLock, Loss};
+
+/// A claim this process holds that is no longer protected by its lock.
+#[derive(Debug)]
+pub struct LostClaim {
+  pub claim: u64,
+  pub id: String,
+  pub loss: Loss,
+}
+
+#[derive(Debug)]
+struct Held {
+  id: String,
+  lock: FileLock,
+  loss_reported: bool,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+  held: HashMap<u64, Held>,
+  last: u64,
+}
+
+/// The claims of one store. Dropping a claim drops its lock.
+#[derive(Debug, Default)]
+pub struct Claims {
+  table: Mutex<Table>,
+}
+
+impl Claims {
+  /// Keeps `lock` as a new claim on job `id`; returns the claim's number.
+  pub fn hold(&self, id: &str, lock: FileLock) -> u64 {
+    let mut table = self.table.lock().unwrap();
+    table.last += 1;
+    let claim = table.last;
+    table.held.insert(
+      claim,
+      Held {
+        id: id.to_owned(),
+        lock,
+        loss_reported: false,
+      },
+    );
+    claim
+  }
+
+  /// Lets go of a claim; returns whether it was held. Releasing twice is harmless.
+  pub fn release(&self, claim: u64) -> bool {
+    self.table.lock().unwrap().held.remove(&claim).is_some()
+  }
+
+  /// Lets go of every claim.
+  pub fn release_all(&self) {
+    self.table.lock().unwrap().held.clear();
+  }
+
+  /// Checks that `claim` still holds and is on job `id`; `ECOMPROMISED` otherwise.
+  pub fn check(&self, folder: &Folder, claim: u64, id: &str) -> Result<()> {
+    let table = self.table.lock().unwrap();
+    let held = match table.held.get(&claim) {
+      Some(held) if held.id == id => held,
+      _ => {
+        return Err(StoreError::new(
+          Code::Compromised,
+          format!(
+            "this claim on job '{id}' was already released; pull the job again to work on it"
+          ),
+        ))
+      }
+    };
+    match held.lock.lost(folder) {
+      None => Ok(()),
+      Some(loss) => Err(StoreError::new(
+        Code::Compromised,
+        lost_claim_message(&held.id, &loss),
+      )),
+    }
+  }
+
+  /// The claims whose locks were lost since the last call; each is reported once.
+  pub fn lost(&self, folder: &Folder) -> Vec<LostClaim> {
+    let mut table = self.table.lock().unwrap();
+    let mut lost = Vec::new();
+    for (&claim, held) in table.held.iter_mut() {
+      if held.loss_reported {
+        continue;
+      }
+      if let Some(loss) = held.lock.lost(folder) {
+        held.loss_reported = true;
+        lost.push(LostClaim {
+          claim,
+          id: held.id.clone(),
+          loss,
+        });
+      }
+    }
+    lost
+  }
+}
+
+/// What a worker is told when its claim is lost: through `oncompromised` and by fenced calls.
+pub fn lost_claim_message(id: &str, loss: &Loss) -> String {
+  format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it")
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::lock::Claim;
+
+  #[test]
+  fn a_claim_holds_until_released_and_a_loss_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder::open(dir.path()).unwrap();
+    let Claim::Acquired(lock) = FileLock::try_claim(&folder, "work.lock").unwrap() else {
+      panic!()
+    };
+    let claims = Claims::default();
+    let claim = claims.hold("job-1", lock);
+    claims.check(&folder, claim, "job-1").unwrap();
+    assert_eq!(
+      claims.check(&folder, claim, "job-2").unwrap_err().code,
+      Code::Compromised,
+      "a claim is on one job only"
+    );
+    std::fs::remove_file(dir.path().join("work.lock")).unwrap();
+    let lost = claims.lost(&folder);
+    assert_eq!((lost.len(), lost[0].loss.clone()), (1, Loss::Removed));
+    assert!(claims.lost(&folder).is_empty(), "reported once");
+    assert!(claims.release(claim));
+    assert!(!claims.release(claim));
+    assert_eq!(
+      claims.check(&folder, claim, "job-1").unwrap_err().code,
+      Code::Compromised
+    );
+  }
+}

@@ -1,0 +1,109 @@
+//! Where and in what order operations run: off the caller's thread, on a pool of threads that
+//! may block (fsyncs, listings, waits, network filesystems), and in turn per job.
+//!
+//! Turns: work of one process on the same job (its `state.json` updates) runs one at a time, in
+//! the order it arrived, instead of spinning on the job's file lock; the file lock's bounded wait
+//! is then only ever spent on other processes. Work waiting for its turn holds no thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{LazyLock, Mutex};
+
+use tokio::runtime::Runtime;
+
+/// The pool: tokio's blocking threads, made as needed and ended when idle.
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+  tokio::runtime::Builder::new_multi_thread()
+    .worker_threads(1)
+    .thread_name("fs-job-store-io")
+    .build()
+    .expect("the store's thread pool starts")
+});
+
+type Task = Box<dyn FnOnce() + Send>;
+
+/// Per key, whether its work is running, and what waits for its turn.
+static LINES: LazyLock<Mutex<HashMap<String, VecDeque<Task>>>> = LazyLock::new(Mutex::default);
+
+/// Runs `work` on the pool and hands its result to `done` there. With a `turn` key (naming a
+/// job, e.g. its store folder and id), `work` runs only after the earlier work of that key.
+pub fn run<T: 'static>(
+  turn: Option<String>,
+  work: impl FnOnce() -> T + Send + 'static,
+  done: impl FnOnce(T) + Send + 'static,
+) {
+  let task: Task = Box::new(move || done(work()));
+  let Some(key) = turn else {
+    RUNTIME.spawn_blocking(task);
+    return;
+  };
+  {
+    let mut lines = LINES.lock().unwrap();
+    if let Some(waiting) = lines.get_mut(&key) {
+      waiting.push_back(task);
+      return;
+    }
+    lines.insert(key.clone(), VecDeque::new());
+  }
+  RUNTIME.spawn_blocking(move || run_line(&key, task));
+}
+
+/// Runs `first`, then whatever queued behind it for `key`, then forgets the key.
+fn run_line(key: &str, first: Task) {
+  let mut next = Some(first);
+  while let Some(task) = next.take() {
+    task();
+    let mut lines = LINES.lock().unwrap();
+    match lines.get_mut(key).and_then(VecDeque::pop_front) {
+      Some(task) => next = Some(task),
+      None => {
+        lines.remove(key);
+      }
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::sync::mpsc;
+  use std::time::Duration;
+
+  #[test]
+  fn work_of_one_key_runs_alone_in_order_and_other_work_does_not_wait() {
+    let (tx, rx) = mpsc::channel();
+    let (release, blocked) = mpsc::channel::<()>();
+    let first = tx.clone();
+    run(
+      Some("store\0job-9".into()),
+      move || blocked.recv_timeout(Duration::from_secs(5)).map(|()| 0),
+      move |n| first.send(n.unwrap()).unwrap(),
+    );
+    for n in 1..5 {
+      let tx = tx.clone();
+      run(
+        Some("store\0job-9".into()),
+        move || n,
+        move |n| tx.send(n).unwrap(),
+      );
+    }
+    let other = tx.clone();
+    run(
+      Some("store\0job-1".into()),
+      || -1,
+      move |n| other.send(n).unwrap(),
+    );
+    assert_eq!(
+      rx.recv().unwrap(),
+      -1,
+      "another job's work runs while job-9's is held up"
+    );
+    release.send(()).unwrap();
+    let order: Vec<i32> = (0..5).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(order, vec![0, 1, 2, 3, 4]);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+      LINES.lock().unwrap().is_empty(),
+      "finished keys are forgotten"
+    );
+  }
+}
