@@ -267,7 +267,7 @@ function fill(dir) {
 }
 
 async function fullDiskCase(t, failure) {
-  const { parent, dir, untouched } = sandbox()
+  const { dir, untouched } = sandbox()
   const why = mountTmpfs(t, dir, '1m')
   if (why) return t.skip(why)
   const store = new JobStore({ dir })

@@ -270,7 +270,7 @@ test('kill storm: SIGKILL at random, restart, then a calm drain loses nothing', 
     }
     await sleep(20)
   }
-  for (const name of [...procs.keys()]) await kill(name)
+  for (const name of procs.keys()) await kill(name)
 
   t.diagnostic(`${kills} kills, ${acked.length} acknowledged jobs, drained ${drainedAfter} ms after the last kill`)
   assert.notEqual(drainedAfter, null, 'the queue drained')

@@ -26,7 +26,7 @@ function npmCli() {
   for (const dir of (process.env.PATH || '').split(path.delimiter)) {
     if (dir && fs.existsSync(path.join(dir, 'npm'))) candidates.push(fs.realpathSync(path.join(dir, 'npm')))
   }
-  const found = candidates.find((file) => file && /npm-cli\.js$/.test(file) && fs.existsSync(file))
+  const found = candidates.find((file) => file && file.endsWith('npm-cli.js') && fs.existsSync(file))
   if (!found) throw new Error('cannot find npm-cli.js (from npm_execpath or npm on the PATH)')
   return found
 }

@@ -7,6 +7,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
@@ -64,46 +65,50 @@ function parseArgs(argv) {
   const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean)
   const int = (v, name) => {
     const x = Number(v)
-    if (!Number.isInteger(x) || x < 0) fail(`${name} needs a whole number, got ${v}`)
+    if (!Number.isInteger(x) || x < 0) fail(`--${name} needs a whole number, got ${v}`)
     return x
   }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const v = () => {
-      if (i + 1 >= argv.length) fail(`${a} needs a value`)
-      return argv[++i]
-    }
-    switch (a) {
-      case '-h':
-      case '--help':
-        process.stdout.write(HELP)
-        process.exit(0)
-      case '--dir-root': o.dirRoot = v(); break
-      case '--quick': o.quick = true; break
-      case '--only': o.only = list(v()).map((w) => w.toLowerCase()); break
-      case '--systems': o.systems = [...new Set(['ours', ...list(v())])]; break
-      case '--durable': {
-        const m = v()
-        o.durable = m === 'both' ? [false, true] : m === 'true' ? [true] : m === 'false' ? [false] : fail('--durable is both, true or false')
-        break
-      }
-      case '--rounds': o.rounds = set.rounds = int(v(), a); break
-      case '--n': o.n = set.n = int(v(), a); break
-      case '--legacy-n': o.legacyN = set.legacyN = int(v(), a); break
-      case '--w3-workers': o.w3Workers = int(v(), a); break
-      case '--w3-inflight': o.w3Inflight = int(v(), a); break
-      case '--w5-depths': o.w5Depths = set.w5Depths = list(v()).map((d) => int(d, a)); break
-      case '--w5-batch': o.w5Batch = set.w5Batch = int(v(), a); break
-      case '--w6-samples': o.w6Samples = set.w6Samples = int(v(), a); break
-      case '--legacy-w6-samples': o.legacyW6Samples = set.legacyW6Samples = int(v(), a); break
-      case '--rss-depths': o.rssDepths = set.rssDepths = list(v()).map((d) => int(d, a)); break
-      case '--rss-dir-root': o.rssDirRoot = v(); break
-      case '--ours': o.ours = path.resolve(v()); break
-      case '--json-out': o.jsonOut = path.resolve(v()); break
-      case '--timeout': o.timeout = int(v(), a); break
-      default: fail(`unknown option ${a}\n\n${HELP}`)
-    }
+  const flags = ['help', 'quick']
+  const valued = ['dir-root', 'only', 'systems', 'durable', 'rounds', 'n', 'legacy-n', 'w3-workers', 'w3-inflight', 'w5-depths', 'w5-batch', 'w6-samples', 'legacy-w6-samples', 'rss-depths', 'rss-dir-root', 'ours', 'json-out', 'timeout']
+  let values
+  try {
+    ;({ values } = util.parseArgs({
+      args: argv,
+      strict: true,
+      options: Object.fromEntries([
+        ...flags.map((f) => [f, { type: 'boolean', ...(f === 'help' ? { short: 'h' } : {}) }]),
+        ...valued.map((f) => [f, { type: 'string' }]),
+      ]),
+    }))
+  } catch (err) {
+    fail(`${err.message}\n\n${HELP}`)
   }
+  if (values.help) {
+    process.stdout.write(HELP)
+    process.exit(0)
+  }
+  const given = (name, apply) => values[name] !== undefined && apply(values[name])
+  given('dir-root', (v) => (o.dirRoot = v))
+  given('quick', (v) => (o.quick = v))
+  given('only', (v) => (o.only = list(v).map((w) => w.toLowerCase())))
+  given('systems', (v) => (o.systems = [...new Set(['ours', ...list(v)])]))
+  given('durable', (m) => {
+    o.durable = m === 'both' ? [false, true] : m === 'true' ? [true] : m === 'false' ? [false] : fail('--durable is both, true or false')
+  })
+  given('rounds', (v) => (o.rounds = set.rounds = int(v, 'rounds')))
+  given('n', (v) => (o.n = set.n = int(v, 'n')))
+  given('legacy-n', (v) => (o.legacyN = set.legacyN = int(v, 'legacy-n')))
+  given('w3-workers', (v) => (o.w3Workers = int(v, 'w3-workers')))
+  given('w3-inflight', (v) => (o.w3Inflight = int(v, 'w3-inflight')))
+  given('w5-depths', (v) => (o.w5Depths = set.w5Depths = list(v).map((d) => int(d, 'w5-depths'))))
+  given('w5-batch', (v) => (o.w5Batch = set.w5Batch = int(v, 'w5-batch')))
+  given('w6-samples', (v) => (o.w6Samples = set.w6Samples = int(v, 'w6-samples')))
+  given('legacy-w6-samples', (v) => (o.legacyW6Samples = set.legacyW6Samples = int(v, 'legacy-w6-samples')))
+  given('rss-depths', (v) => (o.rssDepths = set.rssDepths = list(v).map((d) => int(d, 'rss-depths'))))
+  given('rss-dir-root', (v) => (o.rssDirRoot = v))
+  given('ours', (v) => (o.ours = path.resolve(v)))
+  given('json-out', (v) => (o.jsonOut = path.resolve(v)))
+  given('timeout', (v) => (o.timeout = int(v, 'timeout')))
   for (const w of o.only) if (!ALL_WORKLOADS.includes(w)) fail(`unknown workload ${w}; pick from ${ALL_WORKLOADS.join(',')}`)
   if (o.quick) {
     // Defaults for a smoke run; any option given explicitly wins.
@@ -342,8 +347,6 @@ function finishRow(ctx, row, samples, extras, errors) {
 }
 
 // ---------------------------------------------------------------- workloads
-
-const dlabel = (durable) => (durable ? 'durable' : 'relaxed')
 
 /** Trials of the floor's create / drain / notify commands. */
 function floorTrial(ctx, { cmd, n, durable, seed }) {

@@ -131,6 +131,7 @@ const commands = {
     lines.push(`request    ${JSON.stringify(job.request)}`, `waiting    ${JSON.stringify(job.waiting)}`)
     if (value !== undefined) {
       const text = value.toString('utf8')
+      // oxlint-disable-next-line no-control-regex -- control characters are what it looks for
       const printable = Buffer.from(text, 'utf8').equals(value) && !/[\0-\x08\x0e-\x1f]/.test(text)
       lines.push(`value      ${printable ? text : `<${value.length} bytes> ${value.toString('base64')} (base64)`}`)
     }
