@@ -16,10 +16,11 @@ use crate::claim_watch;
 use crate::claims::lost_claim_message;
 use crate::durable::Durability;
 use crate::error::{Result as CoreResult, StoreError};
-use crate::inspect::{JobInfo, Listing, Stats};
+use crate::failure::FailOutcome;
+use crate::inspect::{JobInfo, Listing, Phase, Stats};
 use crate::layout::Access;
 use crate::schedule;
-use crate::store::{Delivery, Options, PulledJob, PulledNotification, Store};
+use crate::store::{CreateOptions, Delivery, Options, PulledJob, PulledNotification, Store};
 use crate::wake::Ended;
 
 /// Options of the native store; `index.js` validates them first.
@@ -33,6 +34,11 @@ pub struct NativeOptions {
   pub lock_wait: u32,
   /// Open for inspection only: nothing is created, swept, locked or written.
   pub read_only: bool,
+  /// Holders dying this many times in a row set a job aside; `Infinity`: never.
+  pub max_abandoned: f64,
+  pub max_attempts: u32,
+  /// The first retry's delay, in milliseconds.
+  pub backoff_ms: f64,
 }
 
 #[napi(object)]
@@ -42,6 +48,8 @@ pub struct NativeJob {
   pub version: f64,
   /// JSON text; absent when the record has no request.
   pub request: Option<String>,
+  /// This claim's number among the job's claims, from 1.
+  pub attempts: f64,
 }
 
 #[napi(object)]
@@ -59,13 +67,24 @@ pub struct NativeStats {
   pub claimed: f64,
   pub fulfilled: f64,
   pub waiting: f64,
+  pub failed: f64,
+  pub delayed: f64,
   pub oldest_pending_age_ms: Option<f64>,
+}
+
+/// Where a job is.
+#[napi(string_enum = "lowercase")]
+pub enum JobPhase {
+  Pending,
+  Delayed,
+  Fulfilled,
+  Failed,
 }
 
 #[napi(object)]
 pub struct NativeJobInfo {
   pub id: String,
-  pub fulfilled: bool,
+  pub state: JobPhase,
   pub version: f64,
   /// JSON text; absent when the record has no request.
   pub request: Option<String>,
@@ -73,6 +92,11 @@ pub struct NativeJobInfo {
   pub waiting: String,
   pub created_at: Option<f64>,
   pub fulfilled_at: Option<f64>,
+  pub failed_at: Option<f64>,
+  pub run_at: Option<f64>,
+  pub attempts: f64,
+  /// JSON array text of `{ at, error }`.
+  pub failures: String,
 }
 
 /// Which ids `list` gives.
@@ -82,6 +106,8 @@ pub enum ListingKind {
   Pending,
   Fulfilled,
   Waiting,
+  Failed,
+  Delayed,
 }
 
 /// The kinds of damage `check` reports.
@@ -150,6 +176,12 @@ impl NativeStore {
         } else {
           Access::ReadWrite
         },
+        max_abandoned: options
+          .max_abandoned
+          .is_finite()
+          .then_some(options.max_abandoned.max(1.0) as u64),
+        max_attempts: options.max_attempts.max(1),
+        backoff: wait_duration(options.backoff_ms),
       },
     );
     let core = match opened {
@@ -181,9 +213,63 @@ impl NativeStore {
     Ok(NativeStore { core })
   }
 
+  /// `runAt` (ms since the epoch) delays the job; `maxAttempts` overrides the store's.
   #[napi(ts_return_type = "Promise<string>")]
-  pub fn create<'e>(&self, env: &'e Env, request: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.create(&request))
+  pub fn create<'e>(
+    &self,
+    env: &'e Env,
+    request: String,
+    run_at: Option<f64>,
+    max_attempts: Option<u32>,
+  ) -> Result<Object<'e>> {
+    let options = CreateOptions {
+      run_at_ms: run_at,
+      max_attempts,
+    };
+    self.dispatch(env, None, move |core| core.create_with(&request, &options))
+  }
+
+  /// Records a failure (`error`: JSON object text) of the job `claim` holds and ends the claim;
+  /// resolves when it will be retried (ms since the epoch), or null when it is set aside.
+  #[napi(ts_return_type = "Promise<number | null>")]
+  pub fn fail_claimed<'e>(
+    &self,
+    env: &'e Env,
+    claim: i64,
+    id: String,
+    error: String,
+    retry_in_ms: Option<f64>,
+  ) -> Result<Object<'e>> {
+    let retry_in = retry_in_ms.map(wait_duration);
+    self.dispatch(env, self.turn(&id), move |core| {
+      core.fail_claimed(claim as u64, &id, &error, retry_in)
+    })
+  }
+
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn retry<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
+    self.dispatch(env, self.turn(&id), move |core| core.retry(&id))
+  }
+
+  /// The value once fulfilled; rejects `EFAILED` once failed; null while still to be done.
+  #[napi(ts_return_type = "Promise<Buffer | null>")]
+  pub fn result<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.result(&id))
+  }
+
+  /// Like `result`, waiting up to `waitMs` for the job to end; null when it did not.
+  #[napi(ts_return_type = "Promise<Buffer | null>")]
+  pub fn result_wait<'e>(
+    &self,
+    env: &'e Env,
+    id: String,
+    wait_ms: f64,
+    token: i64,
+  ) -> Result<Object<'e>> {
+    let wait = wait_duration(wait_ms);
+    self.dispatch(env, None, move |core| {
+      core.result_wait(&id, wait, token as u64)
+    })
   }
 
   /// Resolves the value and waiting targets when the job is already fulfilled.
@@ -318,10 +404,10 @@ impl NativeStore {
     self.dispatch(env, self.turn(&id), move |core| core.remove(&id, force))
   }
 
-  /// Resolves how many jobs were removed.
+  /// Resolves how many jobs were removed; `failed` includes failed jobs.
   #[napi(ts_return_type = "Promise<number>")]
-  pub fn prune<'e>(&self, env: &'e Env, older_than_ms: f64) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.prune(older_than_ms))
+  pub fn prune<'e>(&self, env: &'e Env, older_than_ms: f64, failed: bool) -> Result<Object<'e>> {
+    self.dispatch(env, None, move |core| core.prune(older_than_ms, failed))
   }
 
   #[napi(ts_return_type = "Promise<NativeProblem[]>")]
@@ -376,9 +462,9 @@ impl NativeStore {
 
 type Settle<V> = Box<dyn FnOnce(Env) -> Result<V>>;
 
-/// A wait given in JavaScript milliseconds; negative means none.
+/// A wait given in JavaScript milliseconds; negative means none, `Infinity` no end.
 fn wait_duration(ms: f64) -> Duration {
-  Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+  Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
 /// A JavaScript number that is a whole, safe, non-negative integer; `None` otherwise (which no
@@ -475,6 +561,17 @@ impl ToJs for PulledJob {
       id: self.id,
       version: self.version as f64,
       request: self.request,
+      attempts: self.attempts as f64,
+    }
+  }
+}
+
+impl ToJs for FailOutcome {
+  type Js = Option<f64>;
+  fn to_js(self) -> Option<f64> {
+    match self {
+      FailOutcome::Retry { at_ms } => Some(at_ms),
+      FailOutcome::Failed => None,
     }
   }
 }
@@ -509,6 +606,8 @@ impl ToJs for Stats {
       claimed: self.claimed as f64,
       fulfilled: self.fulfilled as f64,
       waiting: self.waiting as f64,
+      failed: self.failed as f64,
+      delayed: self.delayed as f64,
       oldest_pending_age_ms: self.oldest_pending_age_ms,
     }
   }
@@ -519,12 +618,21 @@ impl ToJs for JobInfo {
   fn to_js(self) -> NativeJobInfo {
     NativeJobInfo {
       id: self.id,
-      fulfilled: self.fulfilled,
+      state: match self.phase {
+        Phase::Pending => JobPhase::Pending,
+        Phase::Delayed => JobPhase::Delayed,
+        Phase::Fulfilled => JobPhase::Fulfilled,
+        Phase::Failed => JobPhase::Failed,
+      },
       version: self.version as f64,
       request: self.request,
       waiting: self.waiting,
       created_at: self.created_at_ms,
       fulfilled_at: self.fulfilled_at_ms,
+      failed_at: self.failed_at_ms,
+      run_at: self.run_at_ms,
+      attempts: self.attempts as f64,
+      failures: self.failures,
     }
   }
 }
@@ -550,6 +658,8 @@ impl From<ListingKind> for Listing {
       ListingKind::Pending => Listing::Pending,
       ListingKind::Fulfilled => Listing::Fulfilled,
       ListingKind::Waiting => Listing::Waiting,
+      ListingKind::Failed => Listing::Failed,
+      ListingKind::Delayed => Listing::Delayed,
     }
   }
 }

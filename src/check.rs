@@ -8,10 +8,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::delayed;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
 use crate::inspect::now_ms;
-use crate::layout::{self, Layout, JOBS, PENDING, TMP, WAITING};
+use crate::layout::{self, Layout, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
 use crate::state::JobStatus;
 use crate::store::Store;
 
@@ -89,12 +90,20 @@ impl Store {
     let now = now_ms();
     let grace_ms = GRACE.as_millis() as f64;
 
-    for (dir, marker) in [(PENDING, "pending"), (WAITING, "waiting")] {
+    let mut markers: Vec<(&str, String, String)> = Vec::new();
+    for dir in [PENDING, WAITING, FAILED] {
       for id in Layout::list_ids(&f, dir)? {
+        markers.push((dir, format!("{dir}/{id}"), id));
+      }
+    }
+    for (due, id) in delayed::list(&f)? {
+      markers.push((DELAYED, Layout::delayed_link(due, &id), id));
+    }
+    for (marker, link, id) in markers {
+      {
         if names.binary_search(&id.as_str()).is_ok() {
           continue;
         }
-        let link = format!("{dir}/{id}");
         let age_ms = f.lstat(&link).ok().map(|m| (now - m.modified_ms).max(0.0));
         let old_enough = age_ms.is_some_and(|age| age > grace_ms);
         let repaired = repair && old_enough && f.unlink(&link).is_ok();

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::attempts;
 use crate::error::{Code, Result, StoreError};
 use crate::folder::Folder;
 use crate::lock::{FileLock, Loss};
@@ -21,7 +22,21 @@ pub struct LostClaim {
 struct Held {
   id: String,
   lock: FileLock,
+  /// This claim's number among the job's claims (from 0), for `attempts`; `None` for
+  /// notification claims, which are not counted.
+  attempt: Option<u64>,
+  /// The job was fulfilled or failed under this claim: nothing left to record at release.
+  finished: bool,
   loss_reported: bool,
+}
+
+impl Drop for Held {
+  fn drop(&mut self) {
+    // Released, failed or closed: an ended attempt, not an abandoned one.
+    if let (Some(index), false) = (self.attempt, self.finished) {
+      attempts::end(self.lock.file(), index);
+    }
+  }
 }
 
 #[derive(Debug, Default)]
@@ -37,8 +52,9 @@ pub struct Claims {
 }
 
 impl Claims {
-  /// Keeps `lock` as a new claim on job `id`; returns the claim's number.
-  pub fn hold(&self, id: &str, lock: FileLock) -> u64 {
+  /// Keeps `lock` as a new claim on job `id`; returns the claim's number. `attempt` is the
+  /// claim's index among the job's attempts, recorded as ended when the claim is released.
+  pub fn hold(&self, id: &str, lock: FileLock, attempt: Option<u64>) -> u64 {
     let mut table = self.table.lock().unwrap();
     table.last += 1;
     let claim = table.last;
@@ -47,6 +63,8 @@ impl Claims {
       Held {
         id: id.to_owned(),
         lock,
+        attempt,
+        finished: false,
         loss_reported: false,
       },
     );
@@ -58,9 +76,35 @@ impl Claims {
     self.table.lock().unwrap().held.remove(&claim).is_some()
   }
 
+  /// Drops a claim as a dead holder would leave it: its attempt stays recorded as abandoned.
+  #[cfg(test)]
+  pub fn forget_abandoned(&self, claim: u64) {
+    if let Some(mut held) = self.table.lock().unwrap().held.remove(&claim) {
+      held.attempt = None;
+    }
+  }
+
   /// Lets go of every claim.
   pub fn release_all(&self) {
     self.table.lock().unwrap().held.clear();
+  }
+
+  /// Notes that the job of `claim` was fulfilled under it.
+  pub fn finish(&self, claim: u64) {
+    if let Some(held) = self.table.lock().unwrap().held.get_mut(&claim) {
+      held.finished = true;
+    }
+  }
+
+  /// The attempt index of `claim`, while it is held.
+  pub fn attempt(&self, claim: u64) -> Option<u64> {
+    self
+      .table
+      .lock()
+      .unwrap()
+      .held
+      .get(&claim)
+      .and_then(|h| h.attempt)
   }
 
   /// Checks that `claim` still holds and is on job `id`; `ECOMPROMISED` otherwise.
@@ -125,7 +169,7 @@ mod tests {
       panic!()
     };
     let claims = Claims::default();
-    let claim = claims.hold("job-1", lock);
+    let claim = claims.hold("job-1", lock, None);
     claims.check(&folder, claim, "job-1").unwrap();
     assert_eq!(
       claims.check(&folder, claim, "job-2").unwrap_err().code,

@@ -74,6 +74,11 @@ impl PullCursor {
     }
   }
 
+  /// Makes the next pull list the folder again (jobs older than the cursor's appeared).
+  pub fn invalidate(&self) {
+    self.cursor.lock().unwrap().listed_at = None;
+  }
+
   /// Forgets what was listed (the store is closing).
   pub fn reset(&self) {
     *self.cursor.lock().unwrap() = Cursor::default();

@@ -40,6 +40,10 @@ pub enum Code {
   ReadOnly,
   /// A call on a store after `close()`.
   Closed,
+  /// `retry` of a job that is not failed.
+  NotFailed,
+  /// `result` of a job that was set aside as failed.
+  Failed,
   /// An operating-system error.
   Os(Errno),
 }
@@ -62,6 +66,8 @@ impl Code {
       Code::NotStore => "ENOTSTORE",
       Code::ReadOnly => "EREADONLY",
       Code::Closed => "ECLOSED",
+      Code::NotFailed => "ENOTFAILED",
+      Code::Failed => "EFAILED",
       // nix's variants are named after the C constants.
       Code::Os(errno) => return Cow::Owned(format!("{errno:?}")),
     })

@@ -60,6 +60,7 @@ pub struct Meta {
   pub kind: Kind,
   /// Last modification, in milliseconds since the Unix epoch.
   pub modified_ms: f64,
+  pub size: u64,
 }
 
 impl Meta {
@@ -73,6 +74,7 @@ impl Meta {
       },
       kind: Kind::of(FileType::from_raw_mode(stat.st_mode as _)),
       modified_ms: stat.st_mtime as f64 * 1000.0 + (stat.st_mtime_nsec as f64 / 1e6).floor(),
+      size: stat.st_size as u64,
     }
   }
 }
@@ -82,6 +84,7 @@ impl Meta {
 pub struct Folder {
   root: OwnedFd,
   path: PathBuf,
+  identity: Identity,
 }
 
 impl Folder {
@@ -92,10 +95,17 @@ impl Folder {
       OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
       Mode::empty(),
     )?;
+    let identity = Meta::of(&rustix::fs::fstat(&root)?).identity;
     Ok(Folder {
       root,
       path: path.to_path_buf(),
+      identity,
     })
+  }
+
+  /// Which folder this is (device and inode): the same for every path that names it.
+  pub fn identity(&self) -> Identity {
+    self.identity
   }
 
   /// The folder's path, for messages.

@@ -2,9 +2,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::delayed;
 use crate::error::Result;
 use crate::folder::Folder;
-use crate::layout::{self, Layout, LockKind, PENDING, WAITING};
+use crate::layout::{self, Layout, LockKind, FAILED, PENDING, WAITING};
 use crate::lock::HeldLocks;
 use crate::state::JobStatus;
 use crate::store::Store;
@@ -12,7 +13,7 @@ use crate::store::Store;
 /// Counts over the whole store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
-  /// Jobs that need work.
+  /// Jobs that need work now.
   pub pending: u64,
   /// Pending jobs a worker (any process) holds right now.
   pub claimed: u64,
@@ -20,15 +21,29 @@ pub struct Stats {
   pub fulfilled: u64,
   /// Jobs with targets waiting to be told their value.
   pub waiting: u64,
+  /// Jobs set aside as failed.
+  pub failed: u64,
+  /// Jobs waiting for their time (delayed, or a retry's backoff).
+  pub delayed: u64,
   /// Age of the oldest pending job, if any.
   pub oldest_pending_age_ms: Option<f64>,
+}
+
+/// Where a job is, as `get` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+  Pending,
+  /// Pending, but not to be worked before its `run_at`.
+  Delayed,
+  Fulfilled,
+  Failed,
 }
 
 /// One job's record.
 #[derive(Debug, Clone)]
 pub struct JobInfo {
   pub id: String,
-  pub fulfilled: bool,
+  pub phase: Phase,
   pub version: u64,
   /// JSON text; `None` when the record has none.
   pub request: Option<String>,
@@ -38,6 +53,14 @@ pub struct JobInfo {
   pub created_at_ms: Option<f64>,
   /// As recorded at fulfil; `None` while pending, and for jobs fulfilled by 1.2.0.
   pub fulfilled_at_ms: Option<f64>,
+  /// When it was set aside as failed.
+  pub failed_at_ms: Option<f64>,
+  /// Not to be worked before this time.
+  pub run_at_ms: Option<f64>,
+  /// Claims so far (each pull is one).
+  pub attempts: u64,
+  /// The recorded failures, a JSON array text of `{at, error}`.
+  pub failures: String,
 }
 
 /// Which ids [`Store::list`] returns.
@@ -47,23 +70,59 @@ pub enum Listing {
   Pending,
   Fulfilled,
   Waiting,
+  Failed,
+  Delayed,
+}
+
+/// The ids in each kind of marker, each kept only if its job exists.
+struct Markers {
+  jobs: Vec<String>,
+  pending: Vec<String>,
+  failed: Vec<String>,
+  delayed: Vec<String>,
+}
+
+impl Markers {
+  fn read(f: &Folder) -> Result<Markers> {
+    let jobs = Layout::list_jobs(f)?;
+    let mut delayed: Vec<String> = delayed::list(f)?.into_iter().map(|(_, id)| id).collect();
+    delayed.sort();
+    delayed.dedup();
+    Ok(Markers {
+      pending: intersect(&Layout::list_ids(f, PENDING)?, &jobs),
+      failed: intersect(&Layout::list_ids(f, FAILED)?, &jobs),
+      delayed: intersect(&delayed, &jobs),
+      jobs,
+    })
+  }
+
+  /// Jobs with a value: in no pending, failed or delayed marker.
+  fn fulfilled(&self) -> Vec<String> {
+    let marked = |id: &String| {
+      [&self.pending, &self.failed, &self.delayed]
+        .iter()
+        .any(|ids| ids.binary_search(id).is_ok())
+    };
+    self.jobs.iter().filter(|id| !marked(id)).cloned().collect()
+  }
 }
 
 impl Store {
-  /// Counts from two or three folder listings, without reading any job's record, so it stays
-  /// cheap on large stores. A job counts as fulfilled when it exists and is not pending.
+  /// Counts from the folder listings, without reading any job's record, so it stays cheap on
+  /// large stores. A job counts as fulfilled when it exists and is in no other marker.
   pub fn stats(&self) -> Result<Stats> {
     let f = self.folder()?;
-    let jobs = Layout::list_jobs(&f)?;
-    let pending = intersect(&Layout::list_ids(&f, PENDING)?, &jobs);
-    let waiting = intersect(&Layout::list_ids(&f, WAITING)?, &jobs);
+    let markers = Markers::read(&f)?;
+    let waiting = intersect(&Layout::list_ids(&f, WAITING)?, &markers.jobs);
     let held = HeldLocks::snapshot();
-    let claimed = pending
+    let claimed = markers
+      .pending
       .iter()
       .filter(|id| held.is_held(&f, &Layout::lock_file(id, LockKind::Work)))
       .count();
     let now = now_ms();
-    let oldest_pending_age_ms = pending
+    let oldest_pending_age_ms = markers
+      .pending
       .iter()
       .map(|id| {
         created_at_ms(id)
@@ -73,10 +132,12 @@ impl Store {
       .reduce(f64::min)
       .map(|created| (now - created).max(0.0));
     Ok(Stats {
-      pending: pending.len() as u64,
+      pending: markers.pending.len() as u64,
       claimed: claimed as u64,
-      fulfilled: (jobs.len() - pending.len()) as u64,
+      fulfilled: markers.fulfilled().len() as u64,
       waiting: waiting.len() as u64,
+      failed: markers.failed.len() as u64,
+      delayed: markers.delayed.len() as u64,
       oldest_pending_age_ms,
     })
   }
@@ -86,15 +147,27 @@ impl Store {
     let f = self.folder()?;
     layout::check_id(id)?;
     let state = self.read_state(&f, id)?;
-    let fulfilled = state.status == JobStatus::Fulfilled;
+    let phase = match state.status {
+      JobStatus::Fulfilled => Phase::Fulfilled,
+      JobStatus::Failed => Phase::Failed,
+      JobStatus::Pending if state.run_at_ms.is_some_and(|at| at > now_ms()) => Phase::Delayed,
+      JobStatus::Pending => Phase::Pending,
+    };
+    let attempts = f
+      .lstat(&Layout::lock_file(id, LockKind::Work))
+      .map_or(0, |meta| meta.size);
     Ok(JobInfo {
       id: id.to_owned(),
-      fulfilled,
+      phase,
       version: state.version,
       request: state.request.as_deref().map(|r| r.get().to_owned()),
       waiting: state.waiting_json(),
       created_at_ms: created_at_ms(id),
-      fulfilled_at_ms: state.fulfilled_at_ms.filter(|_| fulfilled),
+      fulfilled_at_ms: state.fulfilled_at_ms.filter(|_| phase == Phase::Fulfilled),
+      failed_at_ms: state.failed_at_ms.filter(|_| phase == Phase::Failed),
+      run_at_ms: state.run_at_ms.filter(|_| phase == Phase::Delayed),
+      attempts,
+      failures: state.failures_json(),
     })
   }
 
@@ -111,18 +184,21 @@ impl Store {
   /// Ids, oldest first.
   pub fn list(&self, which: Listing) -> Result<Vec<String>> {
     let f = self.folder()?;
-    let jobs = Layout::list_jobs(&f)?;
+    if which == Listing::All {
+      return Layout::list_jobs(&f);
+    }
+    if which == Listing::Waiting {
+      return Ok(intersect(
+        &Layout::list_ids(&f, WAITING)?,
+        &Layout::list_jobs(&f)?,
+      ));
+    }
+    let markers = Markers::read(&f)?;
     Ok(match which {
-      Listing::All => jobs,
-      Listing::Pending => intersect(&Layout::list_ids(&f, PENDING)?, &jobs),
-      Listing::Waiting => intersect(&Layout::list_ids(&f, WAITING)?, &jobs),
-      Listing::Fulfilled => {
-        let pending = Layout::list_ids(&f, PENDING)?;
-        jobs
-          .into_iter()
-          .filter(|id| pending.binary_search(id).is_err())
-          .collect()
-      }
+      Listing::Pending => markers.pending,
+      Listing::Failed => markers.failed,
+      Listing::Delayed => markers.delayed,
+      _ => markers.fulfilled(),
     })
   }
 }

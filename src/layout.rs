@@ -8,6 +8,9 @@
 //! DIR/jobs/<id>/*.lock       our lock files (1.2.0 ignores them)
 //! DIR/pending/<id>           symlink to ../jobs/<id> while the job needs work
 //! DIR/waiting/<id>           symlink to ../jobs/<id> while targets wait for its value
+//! DIR/failed/<id>            symlink to ../jobs/<id> while the job is set aside as failed
+//! DIR/delayed/<due>-<id>     symlink to ../jobs/<id> while the job waits for its time (`due` in
+//!                            ms since the epoch, 15 digits, so names sort by time)
 //! DIR/tmp/                   our temporary files; inside the store so a rename never crosses filesystems
 //! ```
 
@@ -26,6 +29,11 @@ pub const JOBS: &str = "jobs";
 pub const PENDING: &str = "pending";
 pub const WAITING: &str = "waiting";
 pub const TMP: &str = "tmp";
+pub const FAILED: &str = "failed";
+pub const DELAYED: &str = "delayed";
+
+/// Every sub-folder of a store.
+const SUB_FOLDERS: [&str; 6] = [JOBS, PENDING, WAITING, TMP, FAILED, DELAYED];
 
 /// Every lock a job can have; each is a separate file so a worker's long claim never blocks a
 /// short state update, and a notifier never blocks a worker.
@@ -130,9 +138,11 @@ impl Layout {
   /// folders exist.
   fn check_folders(&self, folder: &Folder) -> Result<usize> {
     let mut found = 0;
-    for sub in [JOBS, PENDING, WAITING, TMP] {
+    for sub in SUB_FOLDERS {
       match folder.lstat(sub) {
-        Ok(meta) if meta.kind == Kind::Folder => found += usize::from(sub != TMP),
+        Ok(meta) if meta.kind == Kind::Folder => {
+          found += usize::from(matches!(sub, JOBS | PENDING | WAITING))
+        }
         Ok(meta) => {
           let what = if meta.kind == Kind::Link {
             "a symbolic link"
@@ -154,7 +164,7 @@ impl Layout {
   /// Creates the sub-folders that are missing; done on open, and again when one was removed
   /// while the store was in use (1.2.0 made them on demand too).
   pub fn make_folders(&self, folder: &Folder) -> Result<()> {
-    for sub in [JOBS, PENDING, WAITING, TMP] {
+    for sub in SUB_FOLDERS {
       match folder.mkdir(sub) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -190,6 +200,13 @@ impl Layout {
   }
   pub fn waiting_link(id: &str) -> String {
     format!("{WAITING}/{id}")
+  }
+  pub fn failed_link(id: &str) -> String {
+    format!("{FAILED}/{id}")
+  }
+  /// The marker of a job not to be worked before `due_ms`.
+  pub fn delayed_link(due_ms: u64, id: &str) -> String {
+    format!("{DELAYED}/{}", delayed_name(due_ms, id))
   }
 
   /// What `pending/<id>` and `waiting/<id>` point at: relative, so the folder can be moved or
@@ -259,6 +276,20 @@ impl Layout {
       Err(e) => Err(StoreError::io(&e, Op::List, &folder.full(dir))),
     }
   }
+}
+
+/// The name of a `delayed/` marker: the due time, so names sort by it, and the id.
+pub fn delayed_name(due_ms: u64, id: &str) -> String {
+  format!("{due_ms:015}-{id}")
+}
+
+/// The due time and id of a `delayed/` marker's name, if it is one.
+pub fn parse_delayed_name(name: &str) -> Option<(u64, &str)> {
+  let (due, id) = name.split_once('-')?;
+  if due.len() != 15 || check_id(id).is_err() {
+    return None;
+  }
+  Some((due.parse().ok()?, id))
 }
 
 /// Whether `name` (in `tmp/`) is one [`Layout::temp_path`] makes: `tmp-<16 hex>-<number>`.
@@ -353,6 +384,14 @@ mod tests {
     sorted.sort();
     assert_eq!(ids, sorted);
     assert!(ids[0].starts_with("job-"));
+  }
+
+  #[test]
+  fn delayed_names_sort_by_time_and_name_their_job() {
+    let (a, b) = (delayed_name(999, "job-z"), delayed_name(1000, "job-a"));
+    assert!(a < b);
+    assert_eq!(parse_delayed_name(&b), Some((1000, "job-a")));
+    assert_eq!(parse_delayed_name("12-job-a"), None);
   }
 
   #[test]

@@ -26,8 +26,11 @@ use fs2::FileExt;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Identity};
 
-/// Lock files held by this process, across every store in it, by device and inode.
-static HELD: LazyLock<Mutex<HashSet<Identity>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+/// Lock files held by this process, across every store in it: the store folder's device and
+/// inode, and the lock file's path below it. Checked before the file is even opened: on NFS,
+/// closing any descriptor of a file drops every lock the process has on it.
+type HeldKey = (Identity, String);
+static HELD: LazyLock<Mutex<HashSet<HeldKey>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// An exclusive lock on one lock file. Released on drop.
 #[derive(Debug)]
@@ -35,10 +38,15 @@ pub struct FileLock {
   file: File,
   /// The lock file, relative to the store folder.
   rel: String,
-  /// The file locked: its key in [`HELD`], and what the path must still name for a claim.
+  /// Its entry in [`HELD`], removed on drop (taken out first when the lock is handed back early).
+  key: Option<HeldKey>,
+  /// The file locked: what the path must still name for a claim.
   identity: Identity,
   /// Whether [`FileLock::lost`] checks the path (claims do; short state locks need not).
   verified: bool,
+  /// The lock file's length and modification time when it was locked (see `attempts`).
+  pub(crate) len: u64,
+  pub(crate) modified_ms: f64,
 }
 
 /// Why a held lock is no longer worth anything.
@@ -88,6 +96,26 @@ impl FileLock {
   }
 
   fn try_lock(folder: &Folder, rel: &str, verify: bool, create: Create) -> Result<Claim> {
+    let key: HeldKey = (folder.identity(), rel.to_owned());
+    if !HELD.lock().unwrap().insert(key.clone()) {
+      return Ok(Claim::Busy);
+    }
+    // From here the table entry is ours; every exit that does not return a lock removes it.
+    let attempt = Self::flock_file(folder, rel, verify, create, &key);
+    if !matches!(attempt, Ok(Claim::Acquired(_))) {
+      HELD.lock().unwrap().remove(&key);
+    }
+    attempt
+  }
+
+  fn flock_file(
+    folder: &Folder,
+    rel: &str,
+    verify: bool,
+    create: Create,
+    key: &HeldKey,
+  ) -> Result<Claim> {
+    let failed = |e: io::Error| StoreError::io(&e, Op::Lock, &folder.full(rel));
     let file = match folder.open_lock(rel, create == Create::Yes) {
       Ok(file) => file,
       // No folder there, or a file where the job's folder should be: nothing to lock.
@@ -99,25 +127,24 @@ impl FileLock {
       {
         return Ok(Claim::Missing)
       }
-      Err(e) => return Err(StoreError::io(&e, Op::Lock, &folder.full(rel))),
+      Err(e) => return Err(failed(e)),
     };
-    let identity =
-      identity_of(&file).map_err(|e| StoreError::io(&e, Op::Lock, &folder.full(rel)))?;
-    if !HELD.lock().unwrap().insert(identity) {
-      return Ok(Claim::Busy);
+    match FileExt::try_lock_exclusive(&file) {
+      Ok(()) => {}
+      Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Claim::Busy),
+      Err(e) => return Err(failed(e)),
     }
-    // From here the table entry is ours; every exit that does not return a lock removes it.
+    // Looked at under the lock, so the length and time are the last holder's final ones.
+    let (identity, len, modified_ms) = identity_of(&file).map_err(failed)?;
     let lock = FileLock {
       file,
       rel: rel.to_owned(),
+      key: Some(key.clone()),
       identity,
       verified: verify,
+      len,
+      modified_ms,
     };
-    match FileExt::try_lock_exclusive(&lock.file) {
-      Ok(()) => {}
-      Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Claim::Busy),
-      Err(e) => return Err(StoreError::io(&e, Op::Lock, &folder.full(rel))),
-    }
     // The folder may have been removed between open and lock: then the lock guards nothing.
     if verify && lock.lost_path(folder).is_some() {
       return Ok(Claim::Missing);
@@ -196,18 +223,30 @@ impl FileLock {
 impl Drop for FileLock {
   fn drop(&mut self) {
     let _ = FileExt::unlock(&self.file);
-    HELD.lock().unwrap().remove(&self.identity);
+    if let Some(key) = self.key.take() {
+      HELD.lock().unwrap().remove(&key);
+    }
   }
 }
 
+impl FileLock {
+  /// The locked file.
+  pub fn file(&self) -> &File {
+    &self.file
+  }
+}
+
+/// Which file `file` is, with its length and modification time (ms), from one `fstat`.
 // The stat field widths differ across platforms (macOS's st_dev is an i32).
 #[allow(clippy::unnecessary_cast)]
-fn identity_of(file: &File) -> io::Result<Identity> {
+fn identity_of(file: &File) -> io::Result<(Identity, u64, f64)> {
   let stat = rustix::fs::fstat(file)?;
-  Ok(Identity {
+  let identity = Identity {
     dev: stat.st_dev as u64,
     ino: stat.st_ino as u64,
-  })
+  };
+  let modified_ms = stat.st_mtime as f64 * 1000.0 + (stat.st_mtime_nsec as f64 / 1e6).floor();
+  Ok((identity, stat.st_size as u64, modified_ms))
 }
 
 /// Which lock files someone holds right now, in any process, seen without taking any lock (so a

@@ -3,7 +3,7 @@
 //! marker pointing nowhere, which pulls skip.
 
 use crate::error::{Code, Op, Result, StoreError};
-use crate::inspect::{modified_ms, now_ms};
+use crate::inspect::{modified_ms, now_ms, Phase};
 use crate::layout::{self, Layout, LockKind, PENDING};
 use crate::lock::{Claim, FileLock};
 use crate::state::JobStatus;
@@ -16,7 +16,9 @@ impl Store {
     let f = self.writable()?;
     layout::check_id(id)?;
     let state_lock = self.lock_state(&f, id)?;
-    match self.read_state(&f, id) {
+    let record = self.read_state(&f, id);
+    let run_at = record.as_ref().ok().and_then(|state| state.run_at_ms);
+    match record {
       Ok(state) if !force && state.status == JobStatus::Pending => {
         return Err(StoreError::new(
           Code::Pending,
@@ -61,13 +63,18 @@ impl Store {
     self.jobs_sync.sync(&f, self.durability())?;
     self.remove_link(&f, &Layout::pending_link(id))?;
     self.remove_link(&f, &Layout::waiting_link(id))?;
+    self.remove_link(&f, &Layout::failed_link(id))?;
+    if let Some(due) = run_at {
+      self.remove_link(&f, &Layout::delayed_link(due as u64, id))?;
+    }
     f.remove_tree(&trash)
       .map_err(|e| StoreError::io(&e, Op::Delete, &f.full(&trash)))
   }
 
   /// Removes fulfilled jobs with no waiting targets that were fulfilled at least `older_than_ms`
-  /// ago; returns how many. Pending, claimed and waiting jobs are never touched.
-  pub fn prune(&self, older_than_ms: f64) -> Result<u64> {
+  /// ago, and with `failed` the failed jobs set aside that long ago; returns how many. Pending,
+  /// delayed, claimed and waiting jobs are never touched.
+  pub fn prune(&self, older_than_ms: f64, failed: bool) -> Result<u64> {
     let f = self.writable()?;
     let cutoff = now_ms() - older_than_ms;
     let pending = Layout::list_ids(&f, PENDING)?;
@@ -77,16 +84,20 @@ impl Store {
         continue;
       }
       let Ok(info) = self.get(&id) else { continue };
-      // 1.2.0 recorded no time: its value file was written at the fulfil, or later if copied, so
-      // its modification time never makes a job look older than it is.
-      let fulfilled_at = info
-        .fulfilled_at_ms
-        .or_else(|| modified_ms(&f, &Layout::value_file(&id)));
-      let old_enough = fulfilled_at.is_some_and(|at| at <= cutoff);
-      if !info.fulfilled || info.waiting != "[]" || !old_enough {
+      let ended_at = match info.phase {
+        // 1.2.0 recorded no time: its value file was written at the fulfil, or later if
+        // copied, so its modification time never makes a job look older than it is.
+        Phase::Fulfilled if info.waiting == "[]" => info
+          .fulfilled_at_ms
+          .or_else(|| modified_ms(&f, &Layout::value_file(&id))),
+        Phase::Failed if failed => info.failed_at_ms,
+        _ => None,
+      };
+      if !ended_at.is_some_and(|at| at <= cutoff) {
         continue;
       }
-      match self.remove(&id, false) {
+      // A failed job may still have targets waiting for a value it will never have.
+      match self.remove(&id, info.phase == Phase::Failed) {
         Ok(()) => removed += 1,
         // Claimed, re-queued or gone since we looked: leave it for the next prune.
         Err(e)
@@ -150,8 +161,12 @@ mod tests {
     store.fulfill(&waiting, b"v").unwrap();
     let done = store.create("\"d\"").unwrap();
     store.fulfill(&done, b"v").unwrap();
-    assert_eq!(store.prune(60_000.0).unwrap(), 0, "nothing is a minute old");
-    assert_eq!(store.prune(0.0).unwrap(), 1);
+    assert_eq!(
+      store.prune(60_000.0, false).unwrap(),
+      0,
+      "nothing is a minute old"
+    );
+    assert_eq!(store.prune(0.0, false).unwrap(), 1);
     assert!(!dir.join("jobs").join(&done).exists());
     assert!(dir.join("jobs").join(&pending).exists());
     assert!(dir.join("jobs").join(&waiting).exists());

@@ -3,6 +3,10 @@
 //! `{"version":0,"state":1,"waiting":[],"request":<any JSON>}`. The request and the targets are
 //! kept as raw JSON text: the store never needs to look inside them, and JavaScript parses them
 //! once on its side. Fields we do not know are kept, so a newer writer's additions survive.
+//!
+//! What 1.2.0 had no field for is kept in extra keys it ignores: `fulfilledAt`, `failedAt`
+//! (a failed job is `"state":1` with `failedAt`: 1.2.0 sees it as unresolved, but it is in no
+//! `pending/` marker, so no 1.2.0 worker takes it), `failures`, `runAt` and `maxAttempts`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -19,6 +23,8 @@ pub enum JobStatus {
   Pending,
   /// `2`: the job has a value.
   Fulfilled,
+  /// `1` with `failedAt`: given up on, set aside until `retry`.
+  Failed,
 }
 
 impl JobStatus {
@@ -32,7 +38,7 @@ impl JobStatus {
 
   fn number(self) -> u64 {
     match self {
-      JobStatus::Pending => 1,
+      JobStatus::Pending | JobStatus::Failed => 1,
       JobStatus::Fulfilled => 2,
     }
   }
@@ -48,8 +54,19 @@ pub struct JobState {
   /// When the job was fulfilled (ms since the Unix epoch), as `"fulfilledAt"`; 1.2.0 wrote none
   /// and ignores it.
   pub fulfilled_at_ms: Option<f64>,
+  /// When the job was set aside as failed.
+  pub failed_at_ms: Option<f64>,
+  /// The recorded failures, oldest first: `{"at":ms,"error":{…}}` each, the last [`MAX_FAILURES`].
+  pub failures: Vec<Box<RawValue>>,
+  /// Not to be worked before this time (a delayed job, or a retry's backoff).
+  pub run_at_ms: Option<f64>,
+  /// Claims this job may have before a failure is final; the store's default when `None`.
+  pub max_attempts: Option<u32>,
   other: BTreeMap<String, Box<RawValue>>,
 }
+
+/// How many failures a record keeps.
+pub const MAX_FAILURES: usize = 20;
 
 impl JobState {
   /// A new pending job. `request` must be valid JSON (checked here).
@@ -60,6 +77,10 @@ impl JobState {
       waiting: Vec::new(),
       request: Some(RawValue::from_string(request.to_owned())?),
       fulfilled_at_ms: None,
+      failed_at_ms: None,
+      failures: Vec::new(),
+      run_at_ms: None,
+      max_attempts: None,
       other: BTreeMap::new(),
     })
   }
@@ -73,15 +94,28 @@ impl JobState {
     let state = take("state")?;
     let waiting = take("waiting")?;
     let request = fields.remove("request");
-    let fulfilled_at_ms = fields
-      .remove("fulfilledAt")
-      .and_then(|at| serde_json::from_str::<f64>(at.get()).ok());
+    let mut number = |name: &str| {
+      fields
+        .remove(name)
+        .and_then(|at| serde_json::from_str::<f64>(at.get()).ok())
+    };
+    let fulfilled_at_ms = number("fulfilledAt");
+    let failed_at_ms = number("failedAt");
+    let run_at_ms = number("runAt");
+    let max_attempts = number("maxAttempts").map(|n| n.clamp(1.0, u32::MAX as f64) as u32);
+    let failures = fields
+      .remove("failures")
+      .and_then(|f| serde_json::from_str::<Vec<Box<RawValue>>>(f.get()).ok())
+      .unwrap_or_default();
     let version: u64 = serde_json::from_str(version.get())
       .map_err(|_| format!("\"version\" is {}, not a whole number", version.get()))?;
-    let status = serde_json::from_str::<u64>(state.get())
+    let mut status = serde_json::from_str::<u64>(state.get())
       .ok()
       .and_then(JobStatus::from_number)
       .ok_or_else(|| format!("\"state\" is {}, not 1 or 2", state.get()))?;
+    if status == JobStatus::Pending && failed_at_ms.is_some() {
+      status = JobStatus::Failed;
+    }
     let waiting: Vec<Box<RawValue>> =
       serde_json::from_str(waiting.get()).map_err(|_| "\"waiting\" is not an array".to_string())?;
     Ok(JobState {
@@ -90,6 +124,10 @@ impl JobState {
       waiting,
       request,
       fulfilled_at_ms,
+      failed_at_ms,
+      failures,
+      run_at_ms,
+      max_attempts,
       other: fields,
     })
   }
@@ -115,8 +153,25 @@ impl JobState {
       out.push_str(",\"request\":");
       out.push_str(request);
     }
-    if let Some(at) = self.fulfilled_at_ms {
-      write!(out, ",\"fulfilledAt\":{at}").unwrap();
+    let numbers = [
+      ("fulfilledAt", self.fulfilled_at_ms),
+      (
+        "failedAt",
+        self
+          .failed_at_ms
+          .filter(|_| self.status == JobStatus::Failed),
+      ),
+      ("runAt", self.run_at_ms),
+      ("maxAttempts", self.max_attempts.map(f64::from)),
+    ];
+    for (name, value) in numbers {
+      if let Some(value) = value {
+        write!(out, ",\"{name}\":{value}").unwrap();
+      }
+    }
+    if !self.failures.is_empty() {
+      out.push_str(",\"failures\":");
+      push_array(&mut out, &self.failures);
     }
     for (name, value) in &self.other {
       write!(out, ",{}:{}", Value::String(name.clone()), value.get()).unwrap();
@@ -127,15 +182,26 @@ impl JobState {
 
   /// The waiting targets as one JSON array text.
   pub fn waiting_json(&self) -> String {
-    let mut out = String::from("[");
-    for (i, target) in self.waiting.iter().enumerate() {
-      if i > 0 {
-        out.push(',');
-      }
-      out.push_str(target.get());
-    }
-    out.push(']');
+    let mut out = String::new();
+    push_array(&mut out, &self.waiting);
     out
+  }
+
+  /// The recorded failures as one JSON array text.
+  pub fn failures_json(&self) -> String {
+    let mut out = String::new();
+    push_array(&mut out, &self.failures);
+    out
+  }
+
+  /// Records a failure (`error` is JSON text) at `at_ms`, keeping the last [`MAX_FAILURES`].
+  pub fn record_failure(&mut self, at_ms: f64, error: &str) {
+    let entry = format!("{{\"at\":{at_ms},\"error\":{error}}}");
+    if let Ok(raw) = RawValue::from_string(entry) {
+      self.failures.push(raw);
+    }
+    let extra = self.failures.len().saturating_sub(MAX_FAILURES);
+    self.failures.drain(..extra);
   }
 
   /// Removes, for each of `targets`, the first waiting entry equal to it (deep, strict
@@ -158,6 +224,17 @@ impl JobState {
   }
 }
 
+fn push_array(out: &mut String, items: &[Box<RawValue>]) {
+  out.push('[');
+  for (i, item) in items.iter().enumerate() {
+    if i > 0 {
+      out.push(',');
+    }
+    out.push_str(item.get());
+  }
+  out.push(']');
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -178,6 +255,26 @@ mod tests {
     let state = JobState::parse(text).unwrap();
     assert!(state.request.is_none());
     assert_eq!(state.to_json().as_bytes(), text);
+  }
+
+  #[test]
+  fn a_failed_job_is_state_1_with_failed_at_and_keeps_its_failures() {
+    let mut state = JobState::new("1").unwrap();
+    state.record_failure(5.0, r#"{"message":"boom"}"#);
+    state.status = JobStatus::Failed;
+    state.failed_at_ms = Some(6.0);
+    let text = state.to_json();
+    assert!(text.starts_with(r#"{"version":0,"state":1,"#), "{text}");
+    let again = JobState::parse(text.as_bytes()).unwrap();
+    assert_eq!(again.status, JobStatus::Failed);
+    assert_eq!(
+      again.failures_json(),
+      r#"[{"at":5,"error":{"message":"boom"}}]"#
+    );
+    for n in 0..30 {
+      state.record_failure(n as f64, "null");
+    }
+    assert_eq!(state.failures.len(), MAX_FAILURES);
   }
 
   #[test]

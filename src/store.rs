@@ -11,14 +11,16 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::attempts;
 use crate::claims::{Claims, LostClaim};
 use crate::cursor::PullCursor;
+use crate::delayed::DelayedIndex;
 use crate::durable::{self, DirSync, Durability};
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
 use crate::inspect::now_ms;
 use crate::json::{self, Refusal};
-use crate::layout::{self, Access, Layout, LockKind, JOBS, PENDING, TMP, WAITING};
+use crate::layout::{self, Access, Layout, LockKind, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
 use crate::lock::{Claim, Create, FileLock};
 use crate::state::{JobState, JobStatus};
 use crate::wake::{Ended, Wake};
@@ -30,6 +32,24 @@ pub struct Options {
   /// How long a state update waits for another holder of the job's state lock.
   pub lock_wait: Duration,
   pub access: Access,
+  /// A job whose holders died this many times in a row is set aside as failed; `None`: never.
+  pub max_abandoned: Option<u64>,
+  /// Claims a job may have before a failure reported by `fail` is final (1: no retry).
+  pub max_attempts: u32,
+  /// The first retry's delay; each further one doubles it (with jitter), up to [`MAX_BACKOFF`].
+  pub backoff: Duration,
+}
+
+/// The longest a retry or a crashed job's comeback is held back.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// What `create` may say besides the request.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+  /// Not to be worked before this time (ms since the epoch).
+  pub run_at_ms: Option<f64>,
+  /// This job's own `max_attempts`.
+  pub max_attempts: Option<u32>,
 }
 
 impl Default for Options {
@@ -38,6 +58,9 @@ impl Default for Options {
       durability: Durability::Durable,
       lock_wait: Duration::from_secs(10),
       access: Access::ReadWrite,
+      max_abandoned: Some(3),
+      max_attempts: 1,
+      backoff: Duration::from_secs(1),
     }
   }
 }
@@ -50,6 +73,8 @@ pub struct PulledJob {
   pub version: u64,
   /// The request as JSON text; `None` when the record has none (1.2.0's `create(undefined)`).
   pub request: Option<String>,
+  /// This claim's number among the job's claims, from 1.
+  pub attempts: u64,
 }
 
 /// A fulfilled job's waiting targets, pulled for delivery; held until [`Store::done`].
@@ -79,9 +104,12 @@ pub struct Store {
   pub(crate) jobs_sync: DirSync,
   pub(crate) pending_sync: DirSync,
   pub(crate) waiting_sync: DirSync,
-  pending: PullCursor,
+  pub(crate) failed_sync: DirSync,
+  pub(crate) delayed_sync: DirSync,
+  pub(crate) delayed: Arc<DelayedIndex>,
+  pub(crate) pending: PullCursor,
   waiting: PullCursor,
-  claims: Claims,
+  pub(crate) claims: Claims,
   pub(crate) wake: Arc<Wake>,
 }
 
@@ -97,6 +125,9 @@ impl Store {
       jobs_sync: DirSync::new(JOBS),
       pending_sync: DirSync::new(PENDING),
       waiting_sync: DirSync::new(WAITING),
+      failed_sync: DirSync::new(FAILED),
+      delayed_sync: DirSync::new(DELAYED),
+      delayed: Arc::default(),
       pending: PullCursor::new(PENDING),
       waiting: PullCursor::new(WAITING),
       claims: Claims::default(),
@@ -142,24 +173,41 @@ impl Store {
 
   /// Creates a pending job for `request` (JSON text) and returns its id.
   pub fn create(&self, request: &str) -> Result<String> {
+    self.create_with(request, &CreateOptions::default())
+  }
+
+  /// Like [`Store::create`]; with `run_at_ms` in the future, the job is delayed until then.
+  pub fn create_with(&self, request: &str, options: &CreateOptions) -> Result<String> {
     let f = self.writable()?;
     json::check_depth(request).map_err(|why| refused("request", why))?;
-    let state = JobState::new(request).map_err(|e| refused_json("request", e))?;
+    let mut state = JobState::new(request).map_err(|e| refused_json("request", e))?;
+    state.max_attempts = options.max_attempts;
+    let due = options
+      .run_at_ms
+      .filter(|at| *at > now_ms())
+      .map(|at| at.ceil() as u64);
+    state.run_at_ms = due.map(|due| due as f64);
     let id = layout::new_id();
-    let link = Layout::pending_link(&id);
+    let link = match due {
+      Some(due) => Layout::delayed_link(due, &id),
+      None => Layout::pending_link(&id),
+    };
     // The marker first, as 1.2.0 does: until the job folder appears it points nowhere, which
     // pulls skip, so a crash leaves at worst a dangling link, never an unmarked job.
     self.make_link(&f, &link, &id)?;
     let tmp = Layout::temp_path();
     let made = self
       .build_job_folder(&f, &tmp, &state)
-      .and_then(|()| self.publish_job_folder(&f, &tmp, &id));
+      .and_then(|()| self.publish_job_folder(&f, &tmp, &id, due.is_some()));
     if let Err(e) = made {
       // Not acknowledged: take it back whole, so no half-made job is left to be found.
       let _ = f.remove_tree(&tmp);
       let _ = f.remove_tree(&Layout::job_dir(&id));
       let _ = f.unlink(&link);
       return Err(e);
+    }
+    if let Some(due) = due {
+      self.delayed.note(due, &id);
     }
     self.wake.bump();
     Ok(id)
@@ -180,11 +228,16 @@ impl Store {
   }
 
   /// Renames the built folder into `jobs/` whole, and makes the names durable.
-  fn publish_job_folder(&self, f: &Folder, tmp: &str, id: &str) -> Result<()> {
+  fn publish_job_folder(&self, f: &Folder, tmp: &str, id: &str, delayed: bool) -> Result<()> {
     let job_dir = Layout::job_dir(id);
     f.rename(tmp, &job_dir)
       .map_err(|e| StoreError::io(&e, Op::Rename, &f.full(&job_dir)))?;
-    self.pending_sync.sync(f, self.durability())?;
+    let marker_sync = if delayed {
+      &self.delayed_sync
+    } else {
+      &self.pending_sync
+    };
+    marker_sync.sync(f, self.durability())?;
     self.jobs_sync.sync(f, self.durability())
   }
 
@@ -263,8 +316,11 @@ impl Store {
     state.status = JobStatus::Fulfilled;
     state.fulfilled_at_ms = Some(now_ms());
     self.write_state(&f, id, &state)?;
-    // Only now, with the value on disk, does the job stop being pending.
+    // Only now, with the value on disk, does the job stop being pending (or delayed).
     self.remove_link(&f, &Layout::pending_link(id))?;
+    if let Some(due) = state.run_at_ms {
+      self.remove_link(&f, &Layout::delayed_link(due as u64, id))?;
+    }
     self.pending_sync.sync(&f, self.durability())?;
     self.wake.bump();
     Ok((!state.waiting.is_empty()).then(|| state.waiting_json()))
@@ -274,7 +330,9 @@ impl Store {
   /// lost its job gets `ECOMPROMISED` and changes nothing.
   pub fn fulfill_claimed(&self, claim: u64, id: &str, value: &[u8]) -> Result<Option<String>> {
     self.claims.check(&*self.folder()?, claim, id)?;
-    self.fulfill(id, value)
+    let waiting = self.fulfill(id, value)?;
+    self.claims.finish(claim);
+    Ok(waiting)
   }
 
   /// Replaces a pending job's request, if `old_version` is still its version (`None`, a version
@@ -317,6 +375,7 @@ impl Store {
   /// lock: a held job is skipped.
   pub fn pull_job(&self) -> Result<Option<PulledJob>> {
     let f = self.writable()?;
+    self.promote_due(&f)?;
     self.pending.pull(&f, |id| self.try_pull_job(&f, id))
   }
 
@@ -336,11 +395,11 @@ impl Store {
     wait: Duration,
     token: u64,
   ) -> Result<std::result::Result<PulledJob, Ended>> {
-    closed_ends_wait(
+    closed_ends_wait(self.watch_folders().and_then(|()| {
       self
-        .watch()
-        .and_then(|()| self.wake.wait_for(wait, token, || self.pull_job())),
-    )
+        .wake
+        .wait_for(wait, token, || self.pull_job(), || self.until_next_due())
+    }))
   }
 
   /// Like [`Store::pull_notification`], waiting up to `wait`.
@@ -349,11 +408,11 @@ impl Store {
     wait: Duration,
     token: u64,
   ) -> Result<std::result::Result<PulledNotification, Ended>> {
-    closed_ends_wait(
+    closed_ends_wait(self.watch_folders().and_then(|()| {
       self
-        .watch()
-        .and_then(|()| self.wake.wait_for(wait, token, || self.pull_notification())),
-    )
+        .wake
+        .wait_for(wait, token, || self.pull_notification(), || None)
+    }))
   }
 
   /// Ends the wait named `token` early; it resolves with nothing.
@@ -367,21 +426,72 @@ impl Store {
     self.wake.close();
     self.folder.write().unwrap().take();
     self.claims.release_all();
-    for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
+    for sync in self.syncs() {
       sync.reopen();
     }
     self.pending.reset();
     self.waiting.reset();
   }
 
-  fn watch(&self) -> Result<()> {
-    let f = self.writable()?;
-    // jobs/ too: a create makes its marker first and its folder last.
-    let dirs = [JOBS, PENDING, WAITING].map(|sub| f.full(sub));
-    self
-      .wake
-      .watch(&dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>());
+  fn syncs(&self) -> [&DirSync; 5] {
+    [
+      &self.jobs_sync,
+      &self.pending_sync,
+      &self.waiting_sync,
+      &self.failed_sync,
+      &self.delayed_sync,
+    ]
+  }
+
+  pub(crate) fn watch_folders(&self) -> Result<()> {
+    let f = self.folder()?;
+    // jobs/ too: a create makes its marker first and its folder last. A name appearing in
+    // delayed/ tells when that job is due, so no listing is needed to learn of it.
+    let dirs = [JOBS, PENDING, WAITING, FAILED, DELAYED].map(|sub| f.full(sub));
+    let delayed_dir = f.full(DELAYED);
+    let index = Arc::downgrade(&self.delayed);
+    self.wake.watch(
+      &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
+      Box::new(move |path: &Path| {
+        let seen = path.parent() == Some(delayed_dir.as_path());
+        let name = path.file_name().and_then(|n| n.to_str());
+        if let (true, Some(name), Some(index)) = (seen, name, index.upgrade()) {
+          if let Some((due, id)) = layout::parse_delayed_name(name) {
+            index.note(due, id);
+          }
+        }
+      }),
+    );
     Ok(())
+  }
+
+  /// Moves the delayed jobs that are due into `pending/`: the marker there first, then the
+  /// delayed one removed, so a crash between leaves both (harmless), never neither.
+  fn promote_due(&self, f: &Folder) -> Result<()> {
+    let now = now_ms() as u64;
+    if self.delayed.next_due_ms().is_none_or(|due| due > now) {
+      return Ok(());
+    }
+    let due = self.delayed.take_due(f, now)?;
+    for (at, id) in &due {
+      self.make_link(f, &Layout::pending_link(id), id)?;
+      self.remove_link(f, &Layout::delayed_link(*at, id))?;
+    }
+    if !due.is_empty() {
+      self.pending_sync.sync(f, self.durability())?;
+      self.delayed_sync.sync(f, self.durability())?;
+      // They are older than what the cursor holds: list again so they come first.
+      self.pending.invalidate();
+    }
+    Ok(())
+  }
+
+  /// How long until the next delayed job known here is due; waits sleep no longer than that.
+  pub(crate) fn until_next_due(&self) -> Option<Duration> {
+    let due = self.delayed.next_due_ms()?;
+    let wait = (due as f64 - now_ms()).max(0.0);
+    // At least a few milliseconds: a due job that cannot be promoted must not make a waiter spin.
+    Some(Duration::from_millis(wait as u64).max(Duration::from_millis(5)))
   }
 
   /// Releases a claim. Releasing twice, or after a loss, is harmless.
@@ -423,16 +533,42 @@ impl Store {
     }
     let state = self.read_state(f, id)?;
     if state.status != JobStatus::Pending {
-      // Left by a crash between fulfilling and removing the marker.
+      // Left by a crash between fulfilling (or failing) and removing the marker.
       self.remove_link(f, &Layout::pending_link(id))?;
       return Ok(None);
     }
-    let claim = self.claims.hold(id, lock);
+    let history = attempts::history(&lock, ABANDON_HISTORY).map_err(|e| {
+      StoreError::io(
+        &e,
+        Op::Read,
+        &f.full(&Layout::lock_file(id, LockKind::Work)),
+      )
+    })?;
+    let died = history.abandoned_in_a_row;
+    if self.options.max_abandoned.is_some_and(|max| died >= max) {
+      // A poison job: every worker that took it died. Set it aside, still holding its claim.
+      self.set_aside_abandoned(f, id, died)?;
+      return Ok(None);
+    }
+    if died >= 2 {
+      // The first comeback is at once (a crash is usually not the job's fault); after that, each
+      // waits longer, so a crash loop under a restarting supervisor cannot spin.
+      let wait = backoff(self.options.backoff, died - 1).as_millis() as f64;
+      if now_ms() - history.last_claim_ms < wait {
+        return Ok(None);
+      }
+    }
+    // Recorded before the job is handed out: a holder that dies from here on is counted.
+    let counted = attempts::begin(lock.file(), history.claims).is_ok();
+    let claim = self
+      .claims
+      .hold(id, lock, counted.then_some(history.claims));
     Ok(Some(PulledJob {
       claim,
       id: id.to_owned(),
       version: state.version,
       request: state.request.as_deref().map(|r| r.get().to_owned()),
+      attempts: history.claims + 1,
     }))
   }
 
@@ -458,7 +594,7 @@ impl Store {
       return Ok(None);
     }
     let value = self.read_value(f, id)?;
-    let claim = self.claims.hold(id, lock);
+    let claim = self.claims.hold(id, lock, None);
     Ok(Some(PulledNotification {
       claim,
       id: id.to_owned(),
@@ -549,7 +685,7 @@ impl Store {
         if self.layout.make_folders(f).is_err() {
           return Err(e);
         }
-        for sync in [&self.jobs_sync, &self.pending_sync, &self.waiting_sync] {
+        for sync in self.syncs() {
           sync.reopen();
         }
         op()
@@ -578,6 +714,17 @@ impl Store {
       Err(e) => Err(StoreError::io(&e, Op::RemoveMarker, &f.full(link))),
     }
   }
+}
+
+/// How many of the last attempts are read to count the abandoned ones in a row.
+const ABANDON_HISTORY: u64 = 64;
+
+/// The `n`th delay (from 1) of a series starting at `base` and doubling, capped at [`MAX_BACKOFF`].
+pub(crate) fn backoff(base: Duration, n: u64) -> Duration {
+  let doublings = n.saturating_sub(1).min(32) as u32;
+  base
+    .saturating_mul(2u32.saturating_pow(doublings))
+    .min(MAX_BACKOFF.max(base))
 }
 
 /// A wait that meets the store's close ends with nothing, as a close before it would.

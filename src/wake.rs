@@ -51,7 +51,8 @@ impl Wake {
 
   /// Starts watching `dirs` once; later calls do nothing. Failing to watch (no inotify
   /// instances left, an unsupported filesystem) is not an error: the backstop still polls.
-  pub fn watch(self: &Arc<Self>, dirs: &[&Path]) {
+  /// `on_path` hears the path of every change seen.
+  pub fn watch(self: &Arc<Self>, dirs: &[&Path], on_path: Box<dyn Fn(&Path) + Send>) {
     let mut watcher = self.watcher.lock().unwrap();
     if watcher.is_some() {
       return;
@@ -62,6 +63,11 @@ impl Wake {
       // would wake it again at once. Only changes to the names matter.
       if matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_))) {
         return;
+      }
+      if let Ok(event) = &event {
+        for path in &event.paths {
+          on_path(path);
+        }
       }
       if let Some(wake) = weak.upgrade() {
         wake.bump();
@@ -78,14 +84,19 @@ impl Wake {
   }
 
   /// Runs `attempt` until it finds something, `wait` passes, the store closes, or `token` is
-  /// cancelled; between attempts sleeps until woken or the backstop interval passes.
+  /// cancelled; between attempts sleeps until woken, the backstop interval passes, or as long as
+  /// `next` says (when something is known to become available then).
   pub fn wait_for<T, E>(
     &self,
     wait: Duration,
     token: u64,
     mut attempt: impl FnMut() -> Result<Option<T>, E>,
+    next: impl Fn() -> Option<Duration>,
   ) -> Result<Result<T, Ended>, E> {
-    let deadline = Instant::now() + wait;
+    // A wait too long to add to now is a wait without end.
+    let deadline = Instant::now()
+      .checked_add(wait)
+      .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400));
     let outcome = loop {
       let seen = {
         let st = self.state.lock().unwrap();
@@ -106,7 +117,9 @@ impl Wake {
       if now >= deadline {
         break Ok(Err(Ended::TimedOut));
       }
-      let nap = (deadline - now).min(BACKSTOP);
+      let nap = (deadline - now)
+        .min(BACKSTOP)
+        .min(next().unwrap_or(BACKSTOP));
       let st = self.state.lock().unwrap();
       let _ = self
         .changed
@@ -146,11 +159,16 @@ mod tests {
       let (wake, hits) = (wake.clone(), hits.clone());
       std::thread::spawn(move || {
         let started = Instant::now();
-        let found = wake.wait_for(Duration::from_secs(5), 1, || -> Result<Option<()>, ()> {
-          let mut n = hits.lock().unwrap();
-          *n += 1;
-          Ok((*n == 2).then_some(()))
-        });
+        let found = wake.wait_for(
+          Duration::from_secs(5),
+          1,
+          || -> Result<Option<()>, ()> {
+            let mut n = hits.lock().unwrap();
+            *n += 1;
+            Ok((*n == 2).then_some(()))
+          },
+          || None,
+        );
         (found, started.elapsed())
       })
     };
@@ -166,15 +184,33 @@ mod tests {
     let wake = Arc::new(Wake::default());
     let never = || -> Result<Option<()>, ()> { Ok(None) };
     let w = wake.clone();
-    let waiter = std::thread::spawn(move || w.wait_for(Duration::from_secs(30), 7, never));
+    let waiter = std::thread::spawn(move || w.wait_for(Duration::from_secs(30), 7, never, || None));
     std::thread::sleep(Duration::from_millis(30));
     wake.cancel(7);
     assert_eq!(waiter.join().unwrap(), Ok(Err(Ended::Cancelled)));
     wake.close();
     assert_eq!(
-      wake.wait_for(Duration::from_secs(30), 8, never),
+      wake.wait_for(Duration::from_secs(30), 8, never, || None),
       Ok(Err(Ended::Closed))
     );
+  }
+
+  #[test]
+  fn a_wait_sleeps_no_longer_than_next_says() {
+    let wake = Wake::default();
+    let started = Instant::now();
+    let mut tries = 0;
+    let out = wake.wait_for(
+      Duration::from_secs(5),
+      1,
+      || -> Result<Option<()>, ()> {
+        tries += 1;
+        Ok((tries == 2).then_some(()))
+      },
+      || Some(Duration::from_millis(30)),
+    );
+    assert_eq!(out, Ok(Ok(())));
+    assert!(started.elapsed() < BACKSTOP, "{:?}", started.elapsed());
   }
 
   #[test]
@@ -185,6 +221,7 @@ mod tests {
       Duration::from_millis(60),
       1,
       || -> Result<Option<()>, ()> { Ok(None) },
+      || None,
     );
     assert_eq!(out, Ok(Err(Ended::TimedOut)));
     assert!(started.elapsed() >= Duration::from_millis(60));
