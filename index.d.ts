@@ -34,7 +34,21 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
 
   /** Adds a pending job. Ids look like `job-<uuid v7>`: unique, sorted by creation time. */
   create(request: TRequest, callback: JobStore.Callback<JobStore.Created>): void
-  create(request: TRequest): Promise<JobStore.Created>
+  create(request: TRequest, options: JobStore.CreateOptions | undefined, callback: JobStore.Callback<JobStore.Created>): void
+  create(request: TRequest, options?: JobStore.CreateOptions): Promise<JobStore.Created>
+
+  /**
+   * How a job ended: resolves its value once fulfilled; rejects with `EFAILED` (and
+   * `err.failure`) once it is set aside as failed, `ETIMEDOUT` after `waitMs`, `ABORT_ERR` when
+   * `signal` aborts. Waits for the end by default, woken by filesystem events.
+   */
+  result(id: string, callback: JobStore.Callback<Buffer>): void
+  result(id: string, options: JobStore.ResultOptions | undefined, callback: JobStore.Callback<Buffer>): void
+  result(id: string, options?: JobStore.ResultOptions): Promise<Buffer>
+
+  /** Makes a failed job pending again now, its attempts counted from zero (`ENOTFAILED` otherwise). */
+  retry(id: string, callback: JobStore.VoidCallback): void
+  retry(id: string): Promise<void>
 
   /**
    * Asks for `target` to be told the job's value. On a job that is already fulfilled, `respond`
@@ -181,6 +195,16 @@ declare namespace JobStore {
     | 'ERR_INVALID_ARG_TYPE'
     /** An argument of the right type but an unusable value. */
     | 'ERR_INVALID_ARG_VALUE'
+    /** The `code` of the failure recorded for a job set aside because its holders kept dying. */
+    | 'EABANDONED'
+    /** `retry` of a job that is not failed. */
+    | 'ENOTFAILED'
+    /** `result` of a job that was set aside as failed (`err.failure` is its last failure). */
+    | 'EFAILED'
+    /** `result` whose `waitMs` passed before the job ended. */
+    | 'ETIMEDOUT'
+    /** `result` whose `signal` aborted. */
+    | 'ABORT_ERR'
     /** `require('fs-job-store')` found no native binary for this platform. */
     | 'ENATIVEMISSING'
     /** A call on a store after `close()`. */
@@ -230,6 +254,40 @@ declare namespace JobStore {
     errno?: number
     /** The job, for `ECOMPROMISED` errors given to `oncompromised`. */
     id?: string
+    /** The system call that failed, for OS errors. */
+    syscall?: string
+    /** For `EFAILED`: the job's last recorded failure. */
+    failure?: Failure | null
+  }
+
+  /** What `create` may say besides the request. */
+  export interface CreateOptions {
+    /** Not to be pulled for this many milliseconds. */
+    delayMs?: number
+    /** Not to be pulled before this time (a Date, or ms since the epoch). */
+    runAt?: Date | number
+    /** Claims this job may have before `job.fail` is final (the store's `maxAttempts` otherwise). */
+    maxAttempts?: number
+  }
+
+  /** Options of `result`. */
+  export interface ResultOptions {
+    /** Give up after this many milliseconds (`ETIMEDOUT`); default: wait until the job ends. */
+    waitMs?: number
+    /** Ends the wait early (`ABORT_ERR`). */
+    signal?: AbortSignal | null
+  }
+
+  /** Options of `job.fail`. */
+  export interface FailOptions {
+    /** Retry after this many milliseconds instead of the store's backoff. */
+    retryInMs?: number
+  }
+
+  /** One recorded failure: when, and what `job.fail` was given (or why the job was set aside). */
+  export interface Failure {
+    at: Date
+    error: { message: string; name?: string; code?: string; stack?: string }
   }
 
   /** A Node-style callback: `err` is `null` on success, and `result` is then set. */
@@ -286,6 +344,15 @@ declare namespace JobStore {
      */
     readOnly?: boolean
     /**
+     * A job whose holders died (exited without fulfil, fail or release) this many times in a row
+     * is set aside as failed (default 3). `Infinity` turns this off.
+     */
+    maxAbandoned?: number
+    /** Claims a job may have before `job.fail` is final (default 1: no retry). */
+    maxAttempts?: number
+    /** The first retry's delay in milliseconds (default 1000), doubled for each further one. */
+    backoffMs?: number
+    /**
      * @deprecated 1.2.0 accepted a replacement `fs` module. The native store does its own I/O,
      * so only Node's own `fs` is accepted; anything else throws.
      */
@@ -310,6 +377,10 @@ declare namespace JobStore {
     fulfilled: number
     /** Jobs with targets waiting to be told their value. */
     waiting: number
+    /** Jobs set aside as failed (poison jobs, and failures with no attempts left). */
+    failed: number
+    /** Jobs waiting for their time: delayed at create, or a retry's backoff. */
+    delayed: number
     /** Age of the oldest pending job, or `null` when nothing is pending. */
     oldestPendingAgeMs: number | null
   }
@@ -317,7 +388,7 @@ declare namespace JobStore {
   /** What `get` gives. */
   export interface JobInfo<TRequest = unknown, TTarget = unknown> {
     id: string
-    state: 'pending' | 'fulfilled'
+    state: 'pending' | 'delayed' | 'fulfilled' | 'failed'
     version: number
     request: TRequest
     waiting: TTarget[]
@@ -328,11 +399,19 @@ declare namespace JobStore {
      * the time was recorded), which never recorded when.
      */
     fulfilledAt?: Date | null
+    /** Present once the job is failed: when it was set aside. */
+    failedAt?: Date | null
+    /** Present while the job is delayed: when it may be pulled. */
+    runAt?: Date
+    /** Claims so far (each pull is one; `retry` starts again from 0). */
+    attempts: number
+    /** The recorded failures, oldest first (the last 20). */
+    failures: Failure[]
   }
 
   export interface ListOptions {
-    /** Only pending jobs, only fulfilled ones, or only those with targets waiting. */
-    state?: 'pending' | 'fulfilled' | 'waiting' | 'all'
+    /** Only jobs in that state, or only those with targets waiting. */
+    state?: 'pending' | 'fulfilled' | 'waiting' | 'failed' | 'delayed' | 'all'
   }
 
   export interface RemoveOptions {
@@ -341,8 +420,10 @@ declare namespace JobStore {
   }
 
   export interface PruneOptions {
-    /** Only jobs fulfilled at least this many milliseconds ago. */
+    /** Only jobs fulfilled (or with `failed`, failed) at least this many milliseconds ago. */
     olderThanMs: number
+    /** Also remove failed jobs (default `false`: they are kept until retried or pruned so). */
+    failed?: boolean
   }
 
   export interface CheckOptions {
@@ -385,6 +466,8 @@ declare namespace JobStore {
     readonly version: number
     /** The request given to `create` (or `update`), parsed from JSON. */
     readonly request: TRequest
+    /** This claim's number among the job's claims (each pull is one), from 1. */
+    readonly attempts: number
     /** Assign a function to hear, with an `ECOMPROMISED` error, that the claim was lost. */
     oncompromised: ((err: JobStoreError) => void) | null
     /** Lets go of the claim. Call it after fulfilling, and after a failure. */
@@ -393,6 +476,14 @@ declare namespace JobStore {
     /** Fulfils the job only while this claim still holds (`ECOMPROMISED` otherwise). */
     fulfill(value: JobValue, callback: VoidCallback): void
     fulfill(value: JobValue): Promise<void>
+    /**
+     * Records that the work failed and lets go of the job (fenced like `fulfill`). While attempts
+     * remain it is retried after `retryInMs` or the store's backoff: gives the retry's time;
+     * otherwise it is set aside as failed: gives `null`.
+     */
+    fail(error: unknown, callback: Callback<Date | null>): void
+    fail(error: unknown, options: FailOptions | undefined, callback: Callback<Date | null>): void
+    fail(error: unknown, options?: FailOptions): Promise<Date | null>
   }
 
   /** A fulfilled job claimed by `pullNotification`, with the targets waiting for its value. */

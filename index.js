@@ -9,9 +9,9 @@ const { settle, ignore } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
-const LISTINGS = ['all', 'pending', 'fulfilled', 'waiting']
+const LISTINGS = ['all', 'pending', 'fulfilled', 'waiting', 'failed', 'delayed']
 
-const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false }
+const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false, maxAbandoned: 3, maxAttempts: 1, backoffMs: 1000 }
 
 class JobStore {
   /**
@@ -23,6 +23,10 @@ class JobStore {
    * @param {number} [options.lockWait=10000] ms a state update waits for a job's state lock
    * @param {boolean} [options.readOnly=false] inspect only: nothing is created, swept, locked or
    *   written, and every change fails with `EREADONLY`
+   * @param {number} [options.maxAbandoned=3] a job whose holders died this many times in a row is
+   *   set aside as failed; `Infinity` never
+   * @param {number} [options.maxAttempts=1] claims a job may have before `job.fail` is final
+   * @param {number} [options.backoffMs=1000] the first retry's delay; doubled (with jitter) after
    */
   constructor(options) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options)
@@ -40,12 +44,15 @@ class JobStore {
     const lockCheckInterval = option(options, 'lockCheckInterval', 'number')
     const lockWait = option(options, 'lockWait', 'number')
     const readOnly = option(options, 'readOnly', 'boolean')
+    const maxAbandoned = count(options, 'maxAbandoned', true)
+    const maxAttempts = count(options, 'maxAttempts', false)
+    const backoffMs = milliseconds(options, 'backoffMs', DEFAULTS.backoffMs)
 
     // The native side reaches back only through a weak reference, so a store nobody uses can be
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
     // Throws errors of the same shape as every call's (code, message, path, errno, syscall).
-    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly }, (claim, message) => {
+    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs }, (claim, message) => {
       const store = self.deref()
       if (store) store._lost(claim, message)
     })
@@ -62,8 +69,14 @@ class JobStore {
     this._closed = false
   }
 
-  create(request, cb) {
-    return settle(cb, async () => ({ id: await this._native.create(toJson('request', request)) }))
+  /** Adds a job. `{ delayMs }` or `{ runAt }` holds it back until then; `{ maxAttempts }`
+   * overrides the store's for this job. */
+  create(request, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, async () => {
+      const { runAt, maxAttempts } = createOptions(options)
+      return { id: await this._native.create(toJson('request', request), runAt, maxAttempts) }
+    })
   }
 
   queue(id, target, cb) {
@@ -107,7 +120,7 @@ class JobStore {
    * `{ signal }` ends the wait early.
    */
   pullJob(options, cb) {
-    ;[options, cb] = optionsAndCallback(options, cb, pullOptions)
+    ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () => {
       const found = await this._wait(
         waitOptions(options),
@@ -126,7 +139,7 @@ class JobStore {
   /** Claims a fulfilled job with waiting targets; `undefined` when there is none. Takes the same
    * `{ waitMs, signal }` options as `pullJob`. */
   pullNotification(options, cb) {
-    ;[options, cb] = optionsAndCallback(options, cb, pullOptions)
+    ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () => {
       const found = await this._wait(
         waitOptions(options),
@@ -147,11 +160,42 @@ class JobStore {
     return this._iterate((options) => this.pullNotification(options), signal)
   }
 
-  /** Counts: `{ pending, claimed, fulfilled, waiting, oldestPendingAgeMs }`. */
+  /** Counts: `{ pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs }`. */
   stats(cb) {
     return settle(cb, async () => {
-      const { pending, claimed, fulfilled, waiting, oldestPendingAgeMs } = await this._native.stats()
-      return { pending, claimed, fulfilled, waiting, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
+      const { pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs } = await this._native.stats()
+      return { pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
+    })
+  }
+
+  /** Makes a failed job pending again now, its attempts counted from zero. */
+  retry(id, cb) {
+    return settle(cb, () => this._native.retry(checkId(id)))
+  }
+
+  /**
+   * How job `id` ended: resolves its value (a Buffer) once fulfilled, rejects with `EFAILED`
+   * (and `err.failure`, the last one recorded) once failed. Waits for the end, woken by
+   * filesystem events; `{ waitMs }` bounds the wait (`ETIMEDOUT`), `{ signal }` ends it
+   * (`ABORT_ERR`). `{ waitMs: 0 }` answers at once.
+   */
+  result(id, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, async () => {
+      checkId(id)
+      const { waitMs = Infinity, signal = null } = options
+      if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw invalidArgType('options.waitMs', 'a number of milliseconds (0 or more)', waitMs)
+      if (signal !== null && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)
+      try {
+        const value = await this._wait({ waitMs, signal }, () => this._native.result(id), (ms, token) => this._native.resultWait(id, ms, token))
+        if (value) return value
+      } catch (err) {
+        if (err.code === 'EFAILED') err.failure = (await this.get(id).catch(() => ({ failures: [] }))).failures.at(-1) ?? null
+        throw err
+      }
+      if (signal && signal.aborted) throw Object.assign(new Error(`the wait for job '${id}' was aborted`), { name: 'AbortError', code: 'ABORT_ERR', cause: signal.reason })
+      if (this._closed) throw storeError('ECLOSED', 'this store was closed; open a new JobStore to use the folder again')
+      throw storeError('ETIMEDOUT', `job '${id}' did not end within ${waitMs} ms; it is still pending or delayed`, { id })
     })
   }
 
@@ -163,13 +207,17 @@ class JobStore {
       const info = await this._native.get(checkId(id))
       const job = {
         id: info.id,
-        state: info.fulfilled ? 'fulfilled' : 'pending',
+        state: info.state,
         version: info.version,
         request: info.request == null ? undefined : JSON.parse(info.request),
         waiting: JSON.parse(info.waiting),
         createdAt: info.createdAt == null ? null : new Date(info.createdAt),
+        attempts: info.attempts,
+        failures: JSON.parse(info.failures).map(({ at, error }) => ({ at: new Date(at), error })),
       }
-      if (info.fulfilled) job.fulfilledAt = info.fulfilledAt == null ? null : new Date(info.fulfilledAt)
+      if (info.state === 'fulfilled') job.fulfilledAt = info.fulfilledAt == null ? null : new Date(info.fulfilledAt)
+      if (info.state === 'failed') job.failedAt = info.failedAt == null ? null : new Date(info.failedAt)
+      if (info.state === 'delayed') job.runAt = new Date(info.runAt)
       return job
     })
   }
@@ -185,7 +233,7 @@ class JobStore {
     return settle(cb, () => {
       const state = options.state === undefined ? 'all' : options.state
       if (!LISTINGS.includes(state)) {
-        throw invalidArgValue('options.state', `must be 'pending', 'fulfilled' or 'waiting'. Received ${String(state)}`)
+        throw invalidArgValue('options.state', `must be 'pending', 'fulfilled', 'waiting', 'failed' or 'delayed'. Received ${String(state)}`)
       }
       return this._native.list(state)
     })
@@ -207,7 +255,7 @@ class JobStore {
       if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) {
         throw invalidArgType('options.olderThanMs', 'a number of milliseconds (0 or more)', olderThanMs)
       }
-      return this._native.prune(olderThanMs)
+      return this._native.prune(olderThanMs, Boolean(options.failed))
     })
   }
 
@@ -343,6 +391,12 @@ function claimSurface(store) {
     async fulfill(claim, id, value) {
       await store._served(id, value, await native.fulfillClaimed(claim, id, value))
     },
+    /** Resolves when the job will be retried (a Date), or null when it was set aside. */
+    async fail(claim, id, error, retryInMs) {
+      store._held.delete(claim)
+      const at = await native.failClaimed(claim, id, describeFailure(error), retryInMs)
+      return at == null ? null : new Date(at)
+    },
     async done(claim, id, delivered) {
       store._held.delete(claim)
       await native.done(claim, id, delivered)
@@ -351,20 +405,16 @@ function claimSurface(store) {
 }
 
 /** The `(options, cb)` pair of methods whose options may be left out: the callback may come
- * first, and missing options are `{}` (`check` validates them, throwing at once). */
-function optionsAndCallback(options, cb, check = () => {}) {
+ * first, and missing options are `{}`. Anything else in the options' place is a callback
+ * mistake, thrown at once as 1.2.0 did: `callback must be a function`. */
+function optionsAndCallback(options, cb) {
   if (typeof options === 'function') return [{}, options]
-  check(options)
-  return [options ?? {}, cb]
-}
-
-/** 1.2.0 took only a callback here, and threw at once when given anything else; so do we. */
-function pullOptions(options) {
   if (options !== undefined && options !== null && typeof options !== 'object') {
-    const err = invalidArgType('callback', 'a function (or an options object such as { waitMs })', options)
+    const err = invalidArgType('callback', 'a function (or an options object)', options)
     err.message = 'callback must be a function'
     throw err
   }
+  return [options ?? {}, cb]
 }
 
 /** A pull's `{ waitMs, signal }`; a bad field rejects, as every other argument error does. */
@@ -374,6 +424,49 @@ function waitOptions(options) {
   if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw invalidArgType('options.waitMs', 'a number of milliseconds (0 or more)', waitMs)
   if (signal !== null && !(signal instanceof AbortSignal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)
   return { waitMs: Math.min(waitMs, 2 ** 31 - 1), signal }
+}
+
+/** A job's delay and attempts from `create`'s options. */
+function createOptions({ delayMs, runAt, maxAttempts }) {
+  if (delayMs !== undefined && runAt !== undefined) throw invalidArgValue('options', 'takes delayMs or runAt, not both')
+  let at
+  if (delayMs !== undefined) {
+    if (typeof delayMs !== 'number' || !(delayMs >= 0) || !Number.isFinite(delayMs)) throw invalidArgType('options.delayMs', 'a number of milliseconds (0 or more)', delayMs)
+    at = Date.now() + delayMs
+  } else if (runAt !== undefined) {
+    at = runAt instanceof Date ? runAt.getTime() : runAt
+    if (typeof at !== 'number' || !Number.isFinite(at)) throw invalidArgType('options.runAt', 'a Date or a time in milliseconds since the epoch', runAt)
+  }
+  if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts < 2 ** 31)) {
+    throw invalidArgType('options.maxAttempts', 'a whole number, 1 or more', maxAttempts)
+  }
+  return { runAt: at, maxAttempts }
+}
+
+/** What `job.fail` records of an error: message, code and stack, as JSON text. */
+function describeFailure(error) {
+  if (error instanceof Error) {
+    const record = { message: error.message, name: error.name }
+    if (error.code !== undefined) record.code = String(error.code)
+    if (error.stack) record.stack = String(error.stack)
+    return JSON.stringify(record)
+  }
+  return JSON.stringify({ message: error === undefined ? 'failed' : String(error) })
+}
+
+/** A store option that counts something: a whole number from 1, or `Infinity` where allowed. */
+function count(options, name, infinite) {
+  const value = options[name]
+  if (value === undefined || value === null) return DEFAULTS[name]
+  if ((infinite && value === Infinity) || (Number.isInteger(value) && value >= 1 && value < 2 ** 31)) return value
+  throw invalidArgType(`options.${name}`, infinite ? 'a whole number, 1 or more, or Infinity' : 'a whole number, 1 or more', value)
+}
+
+function milliseconds(options, name, fallback) {
+  const value = options[name]
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw invalidArgType(`options.${name}`, 'a number of milliseconds (0 or more)', value)
+  return value
 }
 
 function option(options, name, type) {

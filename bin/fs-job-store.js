@@ -10,19 +10,22 @@ const USAGE = {
   main: `Usage: fs-job-store <command> DIR [options]
 
 Commands:
-  stats DIR                          counts of pending, claimed, fulfilled and waiting jobs
-  ls DIR [--pending|--fulfilled|--waiting]
+  stats DIR                          counts of pending, claimed, fulfilled, waiting, failed, delayed jobs
+  ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed]
                                      job ids, oldest first
-  show DIR ID                        one job: state, request, waiting targets, value
-  prune DIR --older-than DURATION    delete fulfilled jobs with no waiting targets (e.g. 7d, 12h, 30m)
+  show DIR ID                        one job: state, attempts, failures, request, targets, value
+  retry DIR ID | --all-failed        make failed jobs pending again
+  prune DIR --older-than DURATION [--failed]
+                                     delete old fulfilled jobs with no waiting targets (e.g. 7d, 12h)
   remove DIR ID [--force]            delete one job (--force: even a pending one or one with targets)
   check DIR [--repair]               list problems in the folder; --repair fixes markers and leftovers
 
 Every command takes --json for machine-readable output and --help for its own usage.`,
-  stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled and waiting jobs, and the age of the oldest pending job.',
-  ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting] [--json]\n\nJob ids, oldest first; all jobs unless one filter is given.',
-  show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, request, waiting targets, times, and its value when fulfilled.',
-  prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
+  stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled, waiting, failed and delayed jobs,\nand the age of the oldest pending job.',
+  ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed] [--json]\n\nJob ids, oldest first; all jobs unless one filter is given.',
+  show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, request, waiting targets, times, its failures, and its value\nwhen fulfilled.',
+  retry: 'Usage: fs-job-store retry DIR (ID | --all-failed) [--json]\n\nMakes a failed job (or every failed job) pending again now, its attempts counted from zero.\nIts recorded failures are kept.',
+  prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--failed] [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago;\nwith --failed, also failed jobs set aside more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
   check:
     'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged or unreadable state.json files, job\nfolders that are links, markers pointing nowhere (with their age) or missing, leftover temporary\nfiles. Only reads, unless --repair: that fixes markers and the store\'s own leftovers (markers\npointing nowhere only once older than 15 minutes, as a create in flight may own one); it never\ndeletes a job\'s request or value. Exits 1 when problems remain.',
   remove: 'Usage: fs-job-store remove DIR ID [--force] [--json]\n\nDeletes one fulfilled job with no waiting targets. --force deletes it even if it is pending or\nhas targets waiting. A job held by a worker or notifier is never deleted.',
@@ -35,10 +38,11 @@ const COMMANDS = {
   stats: { args: ['DIR'], options: {} },
   ls: {
     args: ['DIR'],
-    options: { pending: { type: 'boolean' }, fulfilled: { type: 'boolean' }, waiting: { type: 'boolean' } },
+    options: Object.fromEntries(['pending', 'fulfilled', 'waiting', 'failed', 'delayed'].map((f) => [f, { type: 'boolean' }])),
   },
+  retry: { args: ['DIR', 'ID'], options: { 'all-failed': { type: 'boolean' } } },
   show: { args: ['DIR', 'ID'], options: {} },
-  prune: { args: ['DIR'], options: { 'older-than': { type: 'string' } } },
+  prune: { args: ['DIR'], options: { 'older-than': { type: 'string' }, failed: { type: 'boolean' } } },
   remove: { args: ['DIR', 'ID'], options: { force: { type: 'boolean' } } },
   check: { args: ['DIR'], options: { repair: { type: 'boolean' } } },
 }
@@ -106,12 +110,14 @@ const commands = {
       `claimed    ${stats.claimed}`,
       `fulfilled  ${stats.fulfilled}`,
       `waiting    ${stats.waiting}`,
+      `failed     ${stats.failed}`,
+      `delayed    ${stats.delayed}`,
       `oldest pending job: ${age(stats.oldestPendingAgeMs)} old`,
     ].join('\n')
   },
   async ls({ positional, values, json }) {
-    const filters = ['pending', 'fulfilled', 'waiting'].filter((f) => values[f])
-    if (filters.length > 1) throw new UsageError('give at most one of --pending, --fulfilled, --waiting')
+    const filters = ['pending', 'fulfilled', 'waiting', 'failed', 'delayed'].filter((f) => values[f])
+    if (filters.length > 1) throw new UsageError('give at most one of --pending, --fulfilled, --waiting, --failed, --delayed')
     const ids = await openStore(positional[0]).list({ state: filters[0] || 'all' })
     return json ? ids : ids.join('\n')
   },
@@ -125,10 +131,16 @@ const commands = {
       `id         ${job.id}`,
       `state      ${job.state}`,
       `version    ${job.version}`,
+      `attempts   ${job.attempts}`,
       `created    ${job.createdAt ? job.createdAt.toISOString() : 'unknown (made by fs-job-store 1.2.0)'}`,
     ]
     if (job.state === 'fulfilled') lines.push(`fulfilled  ${job.fulfilledAt ? job.fulfilledAt.toISOString() : 'unknown (fulfilled by fs-job-store 1.2.0)'}`)
+    if (job.state === 'failed') lines.push(`failed     ${job.failedAt ? job.failedAt.toISOString() : 'unknown'}`)
+    if (job.state === 'delayed') lines.push(`runs at    ${job.runAt.toISOString()}`)
     lines.push(`request    ${JSON.stringify(job.request)}`, `waiting    ${JSON.stringify(job.waiting)}`)
+    for (const [i, { at, error }] of job.failures.entries()) {
+      lines.push(`${i === 0 ? 'failures ' : '         '}  ${at.toISOString()}  ${error.code ? `${error.code}: ` : ''}${error.message}`)
+    }
     if (value !== undefined) {
       const text = value.toString('utf8')
       // oxlint-disable-next-line no-control-regex -- control characters are what it looks for
@@ -139,7 +151,7 @@ const commands = {
   },
   async prune({ positional, values, json }) {
     const olderThanMs = parseDuration(values['older-than'])
-    const removed = await openStore(positional[0], { write: true }).prune({ olderThanMs })
+    const removed = await openStore(positional[0], { write: true }).prune({ olderThanMs, failed: Boolean(values.failed) })
     return json ? { removed } : `removed ${removed} job(s)`
   },
   async check({ positional, values, json }) {
@@ -149,6 +161,14 @@ const commands = {
     if (json) return problems
     if (problems.length === 0) return 'no problems found'
     return problems.map((p) => `${p.repaired ? 'repaired' : 'problem '}  ${p.kind}: ${p.message}`).join('\n')
+  },
+  async retry({ positional, values, json }) {
+    const all = Boolean(values['all-failed'])
+    if (all === Boolean(positional[1])) throw new UsageError('name one job ID to retry, or give --all-failed')
+    const store = openStore(positional[0], { write: true })
+    const ids = all ? await store.list({ state: 'failed' }) : [positional[1]]
+    for (const id of ids) await store.retry(id)
+    return json ? { retried: ids } : `retried ${ids.length} job(s)${ids.length ? `: ${ids.join(' ')}` : ''}`
   },
   async remove({ positional, values, json }) {
     if (!positional[1]) throw new UsageError('missing ID: name the job to remove')

@@ -12,11 +12,26 @@ class Job {
     this.version = native.version
     // 1.2.0 wrote no request key for `create(undefined)`: such a job's request is undefined.
     this.request = native.request == null ? undefined : JSON.parse(native.request)
+    /** This claim's number among the job's claims (each pull is one), from 1. */
+    this.attempts = native.attempts
     /** Assign a function to hear, with an `ECOMPROMISED` error, that this claim was lost. */
     this.oncompromised = null
     // Own properties, as in 1.2.0, so `const { release } = job` keeps working.
     this.release = (cb) => settle(cb, () => surface.release(native.claim))
     this.fulfill = (value, cb) => settle(cb, () => surface.fulfill(native.claim, this.id, toBytes('value', value)))
+    /** Records that the work failed and lets go of the job: it is retried after `retryInMs` (or
+     * the store's backoff) while attempts remain, else set aside as failed. Resolves the retry's
+     * time (a Date), or null when set aside. */
+    this.fail = (error, options, cb) => {
+      if (typeof options === 'function') [options, cb] = [undefined, options]
+      return settle(cb, () => {
+        const retryInMs = options && options.retryInMs
+        if (retryInMs !== undefined && (typeof retryInMs !== 'number' || !(retryInMs >= 0))) {
+          throw invalidArgType('options.retryInMs', 'a number of milliseconds (0 or more)', retryInMs)
+        }
+        return surface.fail(native.claim, this.id, error, retryInMs)
+      })
+    }
     surface.track({ claim: native.claim, holder: this })
   }
 }

@@ -474,8 +474,12 @@ impl Store {
     }
     let due = self.delayed.take_due(f, now)?;
     for (at, id) in &due {
-      self.make_link(f, &Layout::pending_link(id), id)?;
-      self.remove_link(f, &Layout::delayed_link(*at, id))?;
+      let marker = Layout::delayed_link(*at, id);
+      // Another store may have promoted it already.
+      if f.exists(&marker) {
+        self.make_link(f, &Layout::pending_link(id), id)?;
+        self.remove_link(f, &marker)?;
+      }
     }
     if !due.is_empty() {
       self.pending_sync.sync(f, self.durability())?;

@@ -51,7 +51,7 @@ impl Wake {
 
   /// Starts watching `dirs` once; later calls do nothing. Failing to watch (no inotify
   /// instances left, an unsupported filesystem) is not an error: the backstop still polls.
-  /// `on_path` hears the path of every change seen.
+  /// `on_path` hears the path of every name made in them.
   pub fn watch(self: &Arc<Self>, dirs: &[&Path], on_path: Box<dyn Fn(&Path) + Send>) {
     let mut watcher = self.watcher.lock().unwrap();
     if watcher.is_some() {
@@ -64,9 +64,12 @@ impl Wake {
       if matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_))) {
         return;
       }
+      // Names that appeared (made, or renamed in): what `on_path` is for.
       if let Ok(event) = &event {
-        for path in &event.paths {
-          on_path(path);
+        if matches!(event.kind, EventKind::Create(_)) {
+          for path in &event.paths {
+            on_path(path);
+          }
         }
       }
       if let Some(wake) = weak.upgrade() {

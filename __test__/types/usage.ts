@@ -267,7 +267,7 @@ async function operating(): Promise<void> {
   const info = await store.get('job-x')
   same<Equal<typeof info.request, Calc>>()
   same<Equal<typeof info.waiting, Email[]>>()
-  same<Equal<typeof info.state, 'pending' | 'fulfilled'>>()
+  same<Equal<typeof info.state, 'pending' | 'delayed' | 'fulfilled' | 'failed'>>()
   same<Equal<typeof info.fulfilledAt, Date | null | undefined>>()
   same<Equal<typeof info.createdAt, Date | null>>()
   store.get('job-x', (_err, i) => console.log(i.createdAt?.toISOString()))
