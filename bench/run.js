@@ -11,7 +11,7 @@ const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
-const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w3', 'w4', 'w5', 'w6', 'rss']
+const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss']
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -292,6 +292,18 @@ function seedPending(ctx, store, n) {
   syncFs(store)
 }
 
+/** `n` delayed jobs' markers, due in an hour, as the store names them (`delayed/<due>-<id>`). */
+function seedDelayed(store, n) {
+  const dir = path.join(store, 'delayed')
+  fs.mkdirSync(dir, { recursive: true })
+  const due = String(Date.now() + 3600e3).padStart(15, '0')
+  for (let i = 0; i < n; i++) {
+    const id = `job-01900000-0000-7000-8000-${String(i).padStart(12, '0')}`
+    fs.symlinkSync(`../jobs/${id}`, path.join(dir, `${due}-${id}`))
+  }
+  syncFs(store)
+}
+
 function seedNotifications(ctx, store, n) {
   runFloor(ctx, ['seed', '--notify', '--dir', store, '--n', String(n)])
   syncFs(store)
@@ -520,6 +532,40 @@ const WORKLOADS = {
   },
 
   /** W6: time from a worker's SIGKILL to its job being pulled by a polling process. */
+  /**
+   * W5d: the cost of not-yet-due jobs. Ours drains a batch from a queue of 100 pending jobs in
+   * two folders seeded alike, one of them also holding `--w5-delayed` (100,000) delayed jobs due
+   * in an hour (their `delayed/` markers; pulls look at nothing else of them). The row compares
+   * µs/job with and without; the target is that they match.
+   */
+  async w5d(ctx) {
+    const { w5Batch: batch, rounds } = ctx.opts
+    const delayedCount = ctx.opts.quick ? 10000 : 100000
+    const warmup = Math.min(50, Math.floor(batch / 5))
+    for (const durable of ctx.opts.durable) {
+      const samples = { plain: [], delayed: [] }
+      const errors = {}
+      for (let r = 0; r < rounds; r++) {
+        const order = r % 2 ? ['delayed', 'plain'] : ['plain', 'delayed']
+        for (const kind of order) {
+          const t = ctx.trials.fresh()
+          try {
+            seedPending(ctx, t.store, 100 + batch)
+            if (kind === 'delayed') seedDelayed(t.store, delayedCount)
+            const out = await runTrial(ctx, { system: 'ours', role: 'drain', dir: t.store, n: batch, durable, warmup }, t.env)
+            if (out.n !== batch) throw new Error(`drained ${out.n} of ${batch}`)
+            samples[kind].push((out.rest_secs / (out.rest_n === undefined ? batch - 1 : out.rest_n)) * 1e6)
+          } catch (err) {
+            errors[kind] = String(err.message).split('\n')[0]
+          } finally {
+            ctx.trials.remove(t)
+          }
+        }
+      }
+      finishRow(ctx, { workload: 'W5d', variant: `depth 100, +${delayedCount} delayed vs none`, delayedJobs: delayedCount, batch, durable, unit: 'µs/job', higher: false }, samples, {}, errors)
+    }
+  },
+
   async w6(ctx) {
     const { w6Samples, legacyW6Samples } = ctx.opts
     for (const durable of ctx.opts.durable) {
@@ -727,6 +773,11 @@ function targets(ctx) {
       const growth = med(hi, 'ours') && med(lo, 'ours') ? med(hi, 'ours') / med(lo, 'ours') : null
       add(`W5 depth ${hi.depth} ≤ 1.3× depth ${lo.depth} (${d})`, round(growth, 3), growth <= 1.3, 'ours µs/job at deepest ÷ at shallowest')
       for (const r of w5) add(`W5 depth ${r.depth} ≤ 1.5× floor's time (${d})`, r.ratios.floor, r.ratios.floor <= 1.5, 'ours ÷ floor, µs/job')
+    }
+    const w5d = find('W5d', durable)
+    if (w5d && med(w5d, 'delayed') && med(w5d, 'plain')) {
+      const growth = med(w5d, 'delayed') / med(w5d, 'plain')
+      add(`W5d pulls with ${w5d.delayedJobs} delayed jobs ≤ 1.3× without (${d})`, round(growth, 3), growth <= 1.3, 'µs/job with ÷ without')
     }
     if (durable) {
       const w1c = find('W1c', true)
