@@ -5,7 +5,7 @@
 const fs = require('node:fs')
 const { fileURLToPath } = require('node:url')
 const { NativeStore } = require('./lib/native')
-const { settle, ignore } = require('./lib/callback')
+const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
@@ -44,6 +44,7 @@ class JobStore {
     const lockCheckInterval = option(options, 'lockCheckInterval', 'number')
     const lockWait = option(options, 'lockWait', 'number')
     const readOnly = option(options, 'readOnly', 'boolean')
+    const inline = options.inline === undefined || options.inline === null ? undefined : option(options, 'inline', 'boolean')
     const maxAbandoned = count(options, 'maxAbandoned', true)
     const maxAttempts = count(options, 'maxAttempts', false)
     const backoffMs = milliseconds(options, 'backoffMs', DEFAULTS.backoffMs)
@@ -52,7 +53,7 @@ class JobStore {
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
     // Throws errors of the same shape as every call's (code, message, path, errno, syscall).
-    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs }, (claim, message) => {
+    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline }, (claim, message) => {
       const store = self.deref()
       if (store) store._lost(claim, message)
     })
@@ -75,7 +76,7 @@ class JobStore {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () => {
       const { runAt, maxAttempts } = createOptions(options)
-      return { id: await this._native.create(toJson('request', request), runAt, maxAttempts) }
+      return { id: await afterInline(this._native.createNow(toJson('request', request), runAt, maxAttempts)) }
     })
   }
 
@@ -102,7 +103,7 @@ class JobStore {
   fulfill(id, value, cb) {
     return settle(cb, async () => {
       const bytes = toBytes('value', value)
-      await this._served(id, bytes, await this._native.fulfill(checkId(id), bytes))
+      await this._served(id, bytes, await afterInline(this._native.fulfillNow(checkId(id), bytes)))
     })
   }
 
@@ -124,7 +125,7 @@ class JobStore {
     return settle(cb, async () => {
       const found = await this._wait(
         waitOptions(options),
-        () => this._native.pullJob(),
+        () => afterInline(this._native.pullJobNow()),
         (waitMs, token) => this._native.pullJobWait(waitMs, token),
       )
       return found ? new Job(this._claimSurface, found) : undefined
@@ -389,7 +390,7 @@ function claimSurface(store) {
       native.release(claim)
     },
     async fulfill(claim, id, value) {
-      await store._served(id, value, await native.fulfillClaimed(claim, id, value))
+      await store._served(id, value, await afterInline(native.fulfillClaimedNow(claim, id, value)))
     },
     /** Resolves when the job will be retried (a Date), or null when it was set aside. */
     async fail(claim, id, error, retryInMs) {

@@ -36,4 +36,28 @@ function settle(cb, run) {
   return promise
 }
 
-module.exports = { settle, ignore }
+/**
+ * What an inline native call gave: its value, or the Promise of a call that went to the pool.
+ * After about a millisecond of inline results without a turn of the event loop, the next one is
+ * settled through `setImmediate`, so timers and I/O keep running during a tight awaited loop
+ * (whose awaits are otherwise microtasks only).
+ */
+function afterInline(result) {
+  if (result instanceof Promise) return result
+  if (!turnPending) {
+    turnPending = true
+    setImmediate(noteTurn)
+  }
+  if (performance.now() - lastTurn < INLINE_SLICE_MS) return result
+  return new Promise((resolve) => setImmediate(resolve, result))
+}
+
+const INLINE_SLICE_MS = 1
+let lastTurn = performance.now()
+let turnPending = false
+function noteTurn() {
+  turnPending = false
+  lastTurn = performance.now()
+}
+
+module.exports = { settle, ignore, afterInline }

@@ -39,6 +39,9 @@ pub struct NativeOptions {
   pub max_attempts: u32,
   /// The first retry's delay, in milliseconds.
   pub backoff_ms: f64,
+  /// Run quick operations on the JavaScript thread: `true`, `false`, or absent to decide from
+  /// the folder's filesystem.
+  pub inline: Option<bool>,
 }
 
 #[napi(object)]
@@ -182,6 +185,7 @@ impl NativeStore {
           .then_some(options.max_abandoned.max(1.0) as u64),
         max_attempts: options.max_attempts.max(1),
         backoff: wait_duration(options.backoff_ms),
+        inline: options.inline,
       },
     );
     let core = match opened {
@@ -227,6 +231,65 @@ impl NativeStore {
       max_attempts,
     };
     self.dispatch(env, None, move |core| core.create_with(&request, &options))
+  }
+
+  /// Whether quick calls (`createNow`, `pullJobNow`, …) run on this thread.
+  #[napi(getter)]
+  pub fn runs_inline(&self) -> bool {
+    self.core.runs_inline()
+  }
+
+  /// Like `create`, run on this thread when the store runs inline: gives the id, or a Promise.
+  #[napi(ts_return_type = "string | Promise<string>")]
+  pub fn create_now<'e>(
+    &self,
+    env: &'e Env,
+    request: String,
+    run_at: Option<f64>,
+    max_attempts: Option<u32>,
+  ) -> Result<Unknown<'e>> {
+    let options = CreateOptions {
+      run_at_ms: run_at,
+      max_attempts,
+    };
+    self.now_or_later(env, None, move |core| core.create_with(&request, &options))
+  }
+
+  /// Like `pullJob`, on this thread when the store runs inline and no listing is due.
+  #[napi(ts_return_type = "NativeJob | null | Promise<NativeJob | null>")]
+  pub fn pull_job_now<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+    if self.core.runs_inline() {
+      if let Some(outcome) = self.core.pull_job_listed() {
+        return here(env, outcome);
+      }
+    }
+    self
+      .dispatch(env, None, |core| core.pull_job())
+      .map(|p| p.to_unknown())
+  }
+
+  /// Like `fulfillClaimed`, on this thread when the store runs inline and the job's turn is free.
+  #[napi(ts_return_type = "string | null | Promise<string | null>")]
+  pub fn fulfill_claimed_now<'e>(
+    &self,
+    env: &'e Env,
+    claim: i64,
+    id: String,
+    value: Buffer,
+  ) -> Result<Unknown<'e>> {
+    let value = value.to_vec();
+    let turn = self.turn(&id);
+    self.now_or_later(env, turn, move |core| {
+      core.fulfill_claimed(claim as u64, &id, &value)
+    })
+  }
+
+  /// Like `fulfill`, on this thread when the store runs inline and the job's turn is free.
+  #[napi(ts_return_type = "string | null | Promise<string | null>")]
+  pub fn fulfill_now<'e>(&self, env: &'e Env, id: String, value: Buffer) -> Result<Unknown<'e>> {
+    let value = value.to_vec();
+    let turn = self.turn(&id);
+    self.now_or_later(env, turn, move |core| core.fulfill(&id, &value))
   }
 
   /// Records a failure (`error`: JSON object text) of the job `claim` holds and ends the claim;
@@ -454,6 +517,30 @@ impl NativeStore {
     Ok(promise)
   }
 
+  /// Runs `work` on this thread when the store runs inline and its turn is free, giving its
+  /// value (or throwing its error); otherwise hands it to the pool and gives a Promise.
+  fn now_or_later<'e, T: ToJs, W>(
+    &self,
+    env: &'e Env,
+    turn: Option<String>,
+    work: W,
+  ) -> Result<Unknown<'e>>
+  where
+    W: FnOnce(&Store) -> CoreResult<T> + Send + 'static,
+  {
+    if !self.core.runs_inline() {
+      return self.dispatch(env, turn, work).map(|p| p.to_unknown());
+    }
+    let core = self.core.clone();
+    match schedule::try_now(turn.as_deref(), move || work(&core)) {
+      Ok(outcome) => here(env, outcome),
+      // The job's turn is taken: the call waits in line on the pool.
+      Err(work) => self
+        .dispatch(env, turn, move |_| work())
+        .map(|p| p.to_unknown()),
+    }
+  }
+
   /// The turn of updates of job `id` in this store's folder (see `schedule`).
   fn turn(&self, id: &str) -> Option<String> {
     Some(format!("{}\0{id}", self.core.layout().root().display()))
@@ -461,6 +548,20 @@ impl NativeStore {
 }
 
 type Settle<V> = Box<dyn FnOnce(Env) -> Result<V>>;
+
+/// An outcome computed on this thread, as the value to return or the error to throw.
+fn here<'e, T: ToJs>(env: &'e Env, outcome: CoreResult<T>) -> Result<Unknown<'e>> {
+  match outcome {
+    Ok(value) => {
+      let raw = unsafe { ToNapiValue::to_napi_value(env.raw(), value.to_js())? };
+      Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
+    }
+    Err(e) => {
+      env.throw(js_error(env, e))?;
+      Err(Error::from_status(Status::PendingException))
+    }
+  }
+}
 
 /// A wait given in JavaScript milliseconds; negative means none, `Infinity` no end.
 fn wait_duration(ms: f64) -> Duration {

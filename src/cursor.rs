@@ -95,22 +95,56 @@ impl PullCursor {
   ) -> Result<Option<T>> {
     let started = Instant::now();
     let mut cursor = self.cursor.lock().unwrap();
+    self
+      .walk(&mut cursor, f, true, started, try_one)
+      .expect("a pull that may list always answers")
+  }
+
+  /// Like [`PullCursor::pull`] without listing the folder or waiting for another puller: `None`
+  /// when the answer needs either, which the caller then runs where it may block.
+  pub fn pull_listed<T>(
+    &self,
+    f: &Folder,
+    try_one: impl Fn(&str) -> Result<Option<T>>,
+  ) -> Option<Result<Option<T>>> {
+    let started = Instant::now();
+    let mut cursor = self.cursor.try_lock().ok()?;
+    self.walk(&mut cursor, f, false, started, try_one)
+  }
+
+  fn walk<T>(
+    &self,
+    cursor: &mut Cursor,
+    f: &Folder,
+    may_list: bool,
+    started: Instant,
+    try_one: impl Fn(&str) -> Result<Option<T>>,
+  ) -> Option<Result<Option<T>>> {
     let mut failure = None;
     loop {
       if cursor.ids.is_empty() || cursor.expired() {
+        if !may_list {
+          return None;
+        }
         if cursor.ids.is_empty() && cursor.listed_since(started) {
           match cursor.more_after.take() {
-            Some(last) => cursor.refill(f, self.dir, Some(&last))?,
-            None => return failure.map_or(Ok(None), Err),
+            Some(last) => {
+              if let Err(e) = cursor.refill(f, self.dir, Some(&last)) {
+                return Some(Err(e));
+              }
+            }
+            None => return Some(failure.map_or(Ok(None), Err)),
           }
           continue;
         }
-        cursor.refill(f, self.dir, None)?;
+        if let Err(e) = cursor.refill(f, self.dir, None) {
+          return Some(Err(e));
+        }
         continue;
       }
       let id = cursor.ids.pop_front().expect("cursor is not empty");
       match try_one(&id) {
-        Ok(Some(found)) => return Ok(Some(found)),
+        Ok(Some(found)) => return Some(Ok(Some(found))),
         Ok(None) => {}
         Err(e) if e.code == Code::Corrupt || e.is_not_found() || e.is_access_denied() => {}
         Err(e) => {

@@ -79,6 +79,18 @@ impl Meta {
   }
 }
 
+/// What kind of filesystem a folder is on, as far as the store's speed goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filesystem {
+  /// In memory: nothing waits for a disk, fsync included.
+  Tmpfs,
+  /// A local disk filesystem known to answer in microseconds when nothing is fsynced (ext4,
+  /// xfs, btrfs).
+  LocalDisk,
+  /// Anything else: network (NFS, SMB), FUSE, overlays, unknown.
+  Other,
+}
+
 /// An open store folder. Closing it (dropping the last reference) releases its descriptor.
 #[derive(Debug)]
 pub struct Folder {
@@ -101,6 +113,24 @@ impl Folder {
       path: path.to_path_buf(),
       identity,
     })
+  }
+
+  /// The kind of filesystem the folder is on (`statfs`).
+  pub fn filesystem(&self) -> Filesystem {
+    #[cfg(target_os = "linux")]
+    {
+      const TMPFS: i64 = 0x0102_1994;
+      const EXT4: i64 = 0xEF53;
+      const XFS: i64 = 0x5846_5342;
+      const BTRFS: i64 = 0x9123_683E;
+      match rustix::fs::fstatfs(&self.root).map(|s| s.f_type as i64) {
+        Ok(TMPFS) => Filesystem::Tmpfs,
+        Ok(EXT4 | XFS | BTRFS) => Filesystem::LocalDisk,
+        _ => Filesystem::Other,
+      }
+    }
+    #[cfg(not(target_os = "linux"))]
+    Filesystem::Other
   }
 
   /// Which folder this is (device and inode): the same for every path that names it.

@@ -47,6 +47,38 @@ pub fn run<T: 'static>(
   RUNTIME.spawn_blocking(move || run_line(&key, task));
 }
 
+/// Runs `work` here and now when its turn is free (or it needs none), and gives `Err(work)`
+/// back when earlier work of that key is still running or waiting: then it must go to [`run`].
+pub fn try_now<T, W: FnOnce() -> T>(turn: Option<&str>, work: W) -> std::result::Result<T, W> {
+  let Some(key) = turn else {
+    return Ok(work());
+  };
+  {
+    let mut lines = LINES.lock().unwrap();
+    if lines.contains_key(key) {
+      return Err(work);
+    }
+    lines.insert(key.to_owned(), VecDeque::new());
+  }
+  let out = work();
+  // Work that arrived meanwhile went into the line: hand it to the pool, in order.
+  let next = {
+    let mut lines = LINES.lock().unwrap();
+    match lines.get_mut(key).and_then(VecDeque::pop_front) {
+      Some(task) => Some(task),
+      None => {
+        lines.remove(key);
+        None
+      }
+    }
+  };
+  if let Some(task) = next {
+    let key = key.to_owned();
+    RUNTIME.spawn_blocking(move || run_line(&key, task));
+  }
+  Ok(out)
+}
+
 /// Runs `first`, then whatever queued behind it for `key`, then forgets the key.
 fn run_line(key: &str, first: Task) {
   let mut next = Some(first);
@@ -65,6 +97,28 @@ fn run_line(key: &str, first: Task) {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn work_runs_now_only_when_its_turn_is_free() {
+    assert_eq!(try_now(Some("store\0job-now"), || 1).ok(), Some(1));
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel::<()>();
+    run(
+      Some("store\0job-now".into()),
+      move || {
+        started.send(()).unwrap();
+        blocked.recv().unwrap()
+      },
+      |()| {},
+    );
+    running.recv().unwrap();
+    assert!(
+      try_now(Some("store\0job-now"), || 2).is_err(),
+      "busy: goes to the pool"
+    );
+    assert_eq!(try_now(Some("store\0job-other"), || 3).ok(), Some(3));
+    release.send(()).unwrap();
+  }
   use std::sync::mpsc;
   use std::time::Duration;
 

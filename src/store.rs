@@ -17,7 +17,7 @@ use crate::cursor::PullCursor;
 use crate::delayed::DelayedIndex;
 use crate::durable::{self, DirSync, Durability};
 use crate::error::{Code, Op, Result, StoreError};
-use crate::folder::{Folder, Kind};
+use crate::folder::{Filesystem, Folder, Kind};
 use crate::inspect::now_ms;
 use crate::json::{self, Refusal};
 use crate::layout::{self, Access, Layout, LockKind, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
@@ -38,6 +38,9 @@ pub struct Options {
   pub max_attempts: u32,
   /// The first retry's delay; each further one doubles it (with jitter), up to [`MAX_BACKOFF`].
   pub backoff: Duration,
+  /// Whether quick operations may run on the caller's thread (see [`Store::runs_inline`]);
+  /// `None` decides from the folder's filesystem.
+  pub inline: Option<bool>,
 }
 
 /// The longest a retry or a crashed job's comeback is held back.
@@ -61,6 +64,7 @@ impl Default for Options {
       max_abandoned: Some(3),
       max_attempts: 1,
       backoff: Duration::from_secs(1),
+      inline: None,
     }
   }
 }
@@ -111,6 +115,7 @@ pub struct Store {
   waiting: PullCursor,
   pub(crate) claims: Claims,
   pub(crate) wake: Arc<Wake>,
+  inline: bool,
 }
 
 impl Store {
@@ -118,6 +123,11 @@ impl Store {
   /// missing and sweeps leftover temporary files; read-only, it changes nothing.
   pub fn open(dir: &Path, options: Options) -> Result<Store> {
     let (layout, folder) = Layout::open(dir, options.access)?;
+    let inline = options.inline.unwrap_or(match folder.filesystem() {
+      Filesystem::Tmpfs => true,
+      Filesystem::LocalDisk => options.durability == Durability::Relaxed,
+      Filesystem::Other => false,
+    });
     let store = Store {
       layout,
       options,
@@ -132,6 +142,7 @@ impl Store {
       waiting: PullCursor::new(WAITING),
       claims: Claims::default(),
       wake: Arc::default(),
+      inline,
     };
     if store.options.access == Access::ReadWrite {
       store.sweep_leftovers();
@@ -145,6 +156,13 @@ impl Store {
 
   pub(crate) fn durability(&self) -> Durability {
     self.options.durability
+  }
+
+  /// Whether quick operations (those that list no folder, wait for nothing and fsync nothing
+  /// slow) may run on the caller's thread: on tmpfs, and on local disks when not durable. On
+  /// network and unknown filesystems every call may block for long, so none does.
+  pub fn runs_inline(&self) -> bool {
+    self.inline
   }
 
   /// Whether [`Store::close`] was called.
@@ -377,6 +395,20 @@ impl Store {
     let f = self.writable()?;
     self.promote_due(&f)?;
     self.pending.pull(&f, |id| self.try_pull_job(&f, id))
+  }
+
+  /// Like [`Store::pull_job`] but only when no folder needs listing (the cursor holds ids and no
+  /// delayed job is due): `None` says to run [`Store::pull_job`] where blocking is fine.
+  pub fn pull_job_listed(&self) -> Option<Result<Option<PulledJob>>> {
+    let f = match self.writable() {
+      Ok(f) => f,
+      Err(e) => return Some(Err(e)),
+    };
+    let now = now_ms() as u64;
+    if self.delayed.next_due_ms().is_some_and(|due| due <= now) {
+      return None;
+    }
+    self.pending.pull_listed(&f, |id| self.try_pull_job(&f, id))
   }
 
   /// Claims the oldest fulfilled job with waiting targets that nobody holds, or `None`.
