@@ -116,6 +116,8 @@ impl Folder {
   }
 
   /// The kind of filesystem the folder is on (`statfs`).
+  // f_type's width differs across architectures and libcs.
+  #[allow(clippy::unnecessary_cast)]
   pub fn filesystem(&self) -> Filesystem {
     #[cfg(target_os = "linux")]
     {
