@@ -1,6 +1,7 @@
 'use strict'
 // Shared test fixtures: fresh store folders, and child processes run with a time limit.
 
+const test = require('node:test')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -20,9 +21,18 @@ function tempDir(prefix = 'fjs-') {
   return dir
 }
 
+// Children of `runNode`/`runFile` still running when a test ends (it failed before awaiting
+// them) are killed then, so that they cannot keep `npm test` from ending. Tests in a file run
+// one after another, so what is live at the end of a test is that test's.
+const live = new Set()
+test.afterEach(() => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
 /**
  * Runs `node -e script` with `args`, resolving `{ code, signal, stdout, stderr }`; kills it and
- * rejects after `timeoutMs`, so a process that does not exit by itself fails the test.
+ * rejects after `timeoutMs`, so a process that does not exit by itself fails the test. It is
+ * killed too if the test ends first.
  */
 function runNode(script, args = [], options = {}) {
   return run(['-e', script, ...args], options)
@@ -44,6 +54,7 @@ function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true, uid,
       uid,
       gid,
     })
+    live.add(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -53,6 +64,7 @@ function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true, uid,
       reject(new Error(`${argv.slice(0, 2).join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
     }, timeoutMs)
     child.on('exit', (code, signal) => {
+      live.delete(child)
       clearTimeout(timer)
       resolve({ code, signal, stdout, stderr, child })
     })

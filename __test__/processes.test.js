@@ -6,27 +6,16 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const JobStore = require('..')
-const { tempDir } = require('./helpers')
+const { tempDir, runFile } = require('./helpers')
 
 const WORKER = path.join(__dirname, 'fixtures', 'worker.js')
 
-function startWorker(dir, name) {
-  const child = spawn(process.execPath, [WORKER, dir, name, '500'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  child.stdout.on('data', (d) => (out += d))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`worker ${name} did not exit by itself`))
-    }, 60000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      if (code !== 0) return reject(new Error(`worker ${name} exited with ${code}`))
-      resolve(out.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)))
-    })
-  })
+/** Runs a worker until it exits by itself; resolves its records (see fixtures/worker.js). */
+async function startWorker(dir, name) {
+  const { code, stdout, stderr } = await runFile(WORKER, [dir, name, '500'], { timeoutMs: 60000 })
+  if (code !== 0) throw new Error(`worker ${name} exited with ${code}\n${stderr}`)
+  return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line))
 }
 
 test('4 worker processes on 300 jobs: each job worked once, never by two at a time', async () => {
