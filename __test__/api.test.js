@@ -5,11 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const JobStore = require('..')
-const { tempDir } = require('./helpers')
-
-const newStore = (options = {}) => new JobStore({ dir: tempDir(), ...options })
-const callback = (fn) => new Promise((resolve) => fn((...args) => resolve(args)))
+const { newStore, callback } = require('./helpers')
 
 test('create, pullJob, fulfill and release with callbacks', async () => {
   const store = newStore()

@@ -6,10 +6,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const fs = require('node:fs')
 const JobStore = require('..')
-const { ROOT, tempDir, runFile } = require('./helpers')
-
-const CLI = path.join(ROOT, 'bin', 'fs-job-store.js')
-const cli = (...args) => runFile(CLI, args, { timeoutMs: 15000 })
+const { ROOT, tempDir, cli } = require('./helpers')
 
 async function sampleStore() {
   const dir = tempDir()

@@ -7,45 +7,9 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const crypto = require('node:crypto')
 const { execFileSync } = require('node:child_process')
 const JobStore = require('..')
-const { tempDir, runFile, ROOT } = require('./helpers')
-
-/** A parent folder holding `store/` and a `sentinel/` beside it, and a check of everything
- * outside `store/`. */
-function sandbox() {
-  const parent = tempDir()
-  const dir = path.join(parent, 'store')
-  const sentinel = path.join(parent, 'sentinel')
-  fs.mkdirSync(path.join(sentinel, 'jobs', 'x'), { recursive: true })
-  fs.writeFileSync(path.join(sentinel, 'a.txt'), 'keep me')
-  fs.writeFileSync(path.join(sentinel, 'jobs', 'x', 'state.json'), '{"version":0,"state":1,"waiting":[],"request":1}')
-  fs.writeFileSync(path.join(parent, 'beside.txt'), 'keep me too')
-  fs.mkdirSync(dir)
-  const before = snapshot(parent, dir)
-  return {
-    parent,
-    dir,
-    untouched: () => assert.deepEqual(snapshot(parent, dir), before, 'nothing outside the store folder changed'),
-  }
-}
-
-function snapshot(root, skip) {
-  const out = {}
-  const walk = (p) => {
-    if (p === skip) return
-    const st = fs.lstatSync(p)
-    if (st.isDirectory()) {
-      out[p] = `dir ${st.mtimeMs}`
-      for (const name of fs.readdirSync(p).sort()) walk(path.join(p, name))
-    } else {
-      out[p] = `${st.size} ${st.mtimeMs} ${crypto.createHash('sha1').update(fs.readFileSync(p)).digest('hex')}`
-    }
-  }
-  walk(root)
-  return out
-}
+const { runFile, ROOT, sandbox } = require('./helpers')
 
 const BAD_IDS = ['../sentinel', '../sentinel/a.txt', '..', '.', '/etc/passwd', 'a\\b', '', 'x\0y', 'a'.repeat(300), 42, null, undefined, {}, ['job-1']]
 

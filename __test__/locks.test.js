@@ -7,26 +7,9 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const JobStore = require('..')
-const { tempDir, runNode, runFile, spawnNode, sleep } = require('./helpers')
+const { tempDir, runNode, runFile, spawnNode, sleep, INTERVAL, firstCall } = require('./helpers')
 
 const FIXTURES = path.join(__dirname, 'fixtures')
-const INTERVAL = 100
-
-/** Resolves with the first call's argument and the ms it took, or rejects after `ms`. */
-function firstCall(ms) {
-  let resolve
-  let timer
-  const started = Date.now()
-  const promise = new Promise((res, rej) => {
-    resolve = res
-    timer = setTimeout(() => rej(new Error(`not called within ${ms} ms`)), ms)
-  })
-  const fn = (arg) => {
-    clearTimeout(timer)
-    resolve({ arg, elapsed: Date.now() - started })
-  }
-  return { fn, promise }
-}
 
 async function pulledJob(options = {}) {
   const dir = tempDir()

@@ -8,44 +8,9 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const crypto = require('node:crypto')
 const { execFileSync } = require('node:child_process')
 const JobStore = require('..')
-const { ROOT, tempDir, runFile, runNode } = require('./helpers')
-
-const CLI = path.join(ROOT, 'bin', 'fs-job-store.js')
-const cli = (...args) => runFile(CLI, args, { timeoutMs: 15000 })
-const OLD = new Date(Date.now() - 24 * 3600e3)
-
-/** Every entry under `root`: type, size, content hash and mtime, links with their target. */
-function snapshot(root) {
-  const out = {}
-  const walk = (p) => {
-    const st = fs.lstatSync(p)
-    const rel = path.relative(root, p) || '.'
-    if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(p)} ${st.mtimeMs}`
-    else if (st.isDirectory()) {
-      out[rel] = `dir ${st.mtimeMs} ${st.mode}`
-      for (const name of fs.readdirSync(p)) walk(path.join(p, name))
-    } else out[rel] = `file ${st.size} ${st.mtimeMs} ${crypto.createHash('sha1').update(fs.readFileSync(p)).digest('hex')}`
-  }
-  walk(root)
-  return out
-}
-
-/** A folder that is not a store: a project with its own tmp/ of old files, and a sentinel. */
-function projectFolder() {
-  const dir = tempDir('fjs-project-')
-  fs.mkdirSync(path.join(dir, 'tmp', 'cache'), { recursive: true })
-  fs.mkdirSync(path.join(dir, 'src'))
-  fs.writeFileSync(path.join(dir, 'src', 'index.js'), 'console.log(1)\n')
-  for (const name of ['tmp/build.log', 'tmp/cache/blob', 'tmp/tmp-1-2']) {
-    fs.writeFileSync(path.join(dir, name), 'mine')
-    fs.utimesSync(path.join(dir, name), OLD, OLD)
-  }
-  fs.utimesSync(path.join(dir, 'tmp', 'cache'), OLD, OLD)
-  return dir
-}
+const { tempDir, runNode, OLD, snapshot, projectFolder, cli } = require('./helpers')
 
 test("a store opened on a folder with its own tmp/ deletes none of the foreign files there", () => {
   const dir = projectFolder()
