@@ -7,7 +7,87 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const JobStore = require('..')
-const { tempDir } = require('./helpers')
+const { tempDir, newStore, callback } = require('./helpers')
+
+test('create, pullJob, fulfill and release with callbacks', async () => {
+  const store = newStore()
+  const [err, created] = await callback((cb) => store.create({ calculate: '3+3' }, cb))
+  assert.equal(err, null)
+  assert.match(created.id, /^job-/)
+  assert.deepEqual(Object.keys(created), ['id'])
+
+  const [pullErr, job] = await callback((cb) => store.pullJob(cb))
+  assert.equal(pullErr, null)
+  assert.equal(job.id, created.id)
+  assert.equal(job.version, 0)
+  assert.deepEqual(job.request, { calculate: '3+3' })
+  assert.equal(job.oncompromised, null)
+  assert.equal(typeof job.release, 'function')
+
+  const [fulfillErr] = await callback((cb) => store.fulfill(job.id, '6', cb))
+  assert.equal(fulfillErr, null)
+  const [releaseErr] = await callback((cb) => job.release(cb))
+  assert.equal(releaseErr, null)
+  const [, none] = await callback((cb) => store.pullJob(cb))
+  assert.equal(none, undefined)
+})
+
+test('pulls on a store that never had a job give undefined, not an error', async () => {
+  const store = newStore()
+  assert.equal(await store.pullJob(), undefined)
+  assert.equal(await store.pullNotification(), undefined)
+})
+
+test('jobs are pulled oldest first and never twice at once', async () => {
+  const store = newStore()
+  const ids = []
+  for (let i = 0; i < 10; i++) ids.push((await store.create(i)).id)
+  const jobs = await Promise.all(ids.map(() => store.pullJob()))
+  assert.deepEqual(jobs.map((j) => j.id).sort(), [...ids].sort())
+  assert.deepEqual(ids, [...ids].sort(), 'ids sort by creation time')
+  assert.equal(await store.pullJob(), undefined)
+  await jobs[3].release()
+  assert.equal((await store.pullJob()).id, jobs[3].id, 'a released job can be pulled again')
+})
+
+test('fulfill: the value comes back as a Buffer; strings are UTF-8, typed arrays are bytes', async () => {
+  const delivered = []
+  const store = newStore({ respond: (target, msg, done) => (delivered.push([target, msg]), done(null)) })
+  const values = ['héllo', Buffer.from([0, 255]), new Uint16Array([1, 2])]
+  for (const value of values) {
+    const { id } = await store.create('x')
+    await store.queue(id, { to: id })
+    await store.fulfill(id, value)
+    const [target, msg] = delivered.pop()
+    assert.deepEqual(target, { to: id })
+    assert.equal(msg.id, id)
+    assert.ok(Buffer.isBuffer(msg.value))
+    const expected = typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    assert.deepEqual(msg.value, expected)
+  }
+})
+
+test('release twice, and done() with no arguments, are harmless', async () => {
+  const store = newStore()
+  const { id } = await store.create('x')
+  await store.queue(id, 't')
+  const job = await store.pullJob()
+  await job.release()
+  await job.release()
+  await store.fulfill(id, 'v')
+  const note = await store.pullNotification()
+  assert.equal(await note.done(), undefined)
+  assert.deepEqual((await store.pullNotification()).waiting, ['t'], 'done() unqueued nothing and let go')
+})
+
+test('durable: false stores and pulls the same way', async () => {
+  const store = newStore({ durable: false })
+  const { id } = await store.create('fast')
+  const job = await store.pullJob()
+  assert.equal(job.id, id)
+  await store.fulfill(id, 'v')
+  await job.release()
+})
 
 test('two stores on one folder in one process never hand out the same job', async () => {
   const dir = tempDir()
