@@ -6,7 +6,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { newStore, callback } = require('./helpers')
+const JobStore = require('..')
+const { tempDir, newStore, callback, sleep } = require('./helpers')
 
 /** The store's folder, as index.js keeps it. */
 function storeDir(store) {
@@ -87,4 +88,29 @@ test('concurrent flushes of one id deliver each target once', async () => {
   assert.equal(calls, 1)
   await Promise.all([store.flush(id), store.flush(id), store.flush(id)])
   assert.equal(calls, 1, 'nothing left to deliver')
+})
+
+test('many concurrent updates of one job wait in line: none fails, other jobs are not held up', async () => {
+  const store = new JobStore({ dir: tempDir(), durable: false })
+  const busy = (await store.create('busy')).id
+  const other = (await store.create('other')).id
+  const order = []
+  const queues = Array.from({ length: 600 }, (_, i) => store.queue(busy, i).then(() => order.push('queue')))
+  const unrelated = store.get(other).then(() => order.push('get'))
+  const results = await Promise.allSettled([...queues, unrelated])
+  assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => r.reason.code), [])
+  assert.ok(order.indexOf('get') < order.length - 1, 'the unrelated call did not wait for all 600 updates')
+  assert.deepEqual((await store.get(busy)).waiting.sort((a, b) => a - b), Array.from({ length: 600 }, (_, i) => i))
+})
+
+test('pullNotification with waitMs wakes when the job is fulfilled', async () => {
+  const store = new JobStore({ dir: tempDir() })
+  const { id } = await store.create('x')
+  await store.queue(id, 't')
+  const waiting = store.pullNotification({ waitMs: 10000 })
+  await sleep(50)
+  await store.fulfill(id, 'v')
+  const note = await waiting
+  assert.equal(note.id, id)
+  await note.done(null, note.waiting)
 })

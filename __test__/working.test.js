@@ -7,7 +7,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const JobStore = require('..')
-const { tempDir, newStore, callback } = require('./helpers')
+const { tempDir, newStore, callback, runNode, sleep } = require('./helpers')
 
 test('create, pullJob, fulfill and release with callbacks', async () => {
   const store = newStore()
@@ -89,6 +89,55 @@ test('durable: false stores and pulls the same way', async () => {
   await job.release()
 })
 
+test('pullJob options are checked', async () => {
+  const store = new JobStore({ dir: tempDir() })
+  await assert.rejects(store.pullJob({ waitMs: -1 }), { code: 'ERR_INVALID_ARG_TYPE' })
+  await assert.rejects(store.pullJob({ signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => store.pullJob('soon'), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('jobs() yields jobs as they come and stops on abort; close() ends waits', async () => {
+  const store = new JobStore({ dir: tempDir() })
+  const controller = new AbortController()
+  const seen = []
+  const consumer = (async () => {
+    for await (const job of store.jobs({ signal: controller.signal })) {
+      seen.push(job.request)
+      await job.fulfill('ok')
+      await job.release()
+      if (seen.length === 3) controller.abort()
+    }
+  })()
+  for (let n = 0; n < 3; n++) {
+    await store.create(n)
+    await sleep(20)
+  }
+  await consumer
+  assert.deepEqual(seen, [0, 1, 2])
+
+  const started = Date.now()
+  const waiting = store.pullJob({ waitMs: 20000 })
+  await sleep(50)
+  await store.close()
+  assert.equal(await waiting, undefined)
+  assert.ok(Date.now() - started < 5000, 'close ended the wait')
+})
+
+test('a waiting pull uses almost no CPU while idle', async () => {
+  const script = `
+    const S = require('.'); const s = new S({ dir: process.argv[1] })
+    const before = process.cpuUsage()
+    s.pullJob({ waitMs: 1500 }).then((job) => {
+      const used = process.cpuUsage(before)
+      console.log(JSON.stringify({ job: job === undefined, cpuMs: (used.user + used.system) / 1000 }))
+    })`
+  const { stdout, code } = await runNode(script, [tempDir()])
+  assert.equal(code, 0)
+  const { job, cpuMs } = JSON.parse(stdout)
+  assert.equal(job, true, 'nothing came: undefined after waitMs')
+  assert.ok(cpuMs < 100, `a 1.5 s idle wait used ${cpuMs} ms of CPU`)
+})
+
 test('two stores on one folder in one process never hand out the same job', async () => {
   const dir = tempDir()
   const a = new JobStore({ dir })
@@ -101,4 +150,21 @@ test('two stores on one folder in one process never hand out the same job', asyn
   assert.equal(jobs.length, 20)
   assert.deepEqual(jobs.map((j) => j.id).sort(), [...ids].sort())
   await Promise.all(jobs.map((j) => j.release()))
+})
+
+test('many stores in one process share one watcher thread', async () => {
+  const script = `
+    const S = require('.'); const fs = require('fs')
+    const threads = () => Number(/Threads:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1])
+    const keep = []
+    ;(async () => {
+      await new S({ dir: process.argv[1] }).stats()
+      const before = threads()
+      for (let i = 0; i < 2000; i++) keep.push(new S({ dir: process.argv[1] }))
+      console.log(JSON.stringify({ before, after: threads() }))
+    })()`
+  const { code, stdout, stderr } = await runNode(script, [tempDir()])
+  assert.equal(code, 0, stderr)
+  const { before, after } = JSON.parse(stdout)
+  assert.ok(after - before < 10, `threads went from ${before} to ${after} for 2000 stores`)
 })
