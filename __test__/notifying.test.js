@@ -7,7 +7,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const JobStore = require('..')
-const { tempDir, newStore, callback, sleep } = require('./helpers')
+const { tempDir, newStore, callback, sleep, INTERVAL, firstCall } = require('./helpers')
 
 /** The store's folder, as index.js keeps it. */
 function storeDir(store) {
@@ -113,4 +113,23 @@ test('pullNotification with waitMs wakes when the job is fulfilled', async () =>
   const note = await waiting
   assert.equal(note.id, id)
   await note.done(null, note.waiting)
+})
+
+test('a notifier that lost its claim gets ECOMPROMISED from done and unqueues nothing', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir, lockCheckInterval: INTERVAL })
+  const { id } = await store.create('x')
+  await store.queue(id, 'target')
+  await store.fulfill(id, 'v')
+  const note = await store.pullNotification()
+  const { fn, promise } = firstCall(2 * INTERVAL + 1000)
+  note.oncompromised = fn
+  const lockFile = path.join(dir, 'jobs', id, 'notify.lock')
+  fs.writeFileSync(lockFile + '.new', '')
+  fs.renameSync(lockFile + '.new', lockFile)
+  assert.equal((await promise).arg.code, 'ECOMPROMISED')
+  await assert.rejects(note.done(null, ['target']), { code: 'ECOMPROMISED' })
+  const again = await store.pullNotification()
+  assert.deepEqual(again.waiting, ['target'], 'the target is still queued')
+  await again.done(null, [])
 })

@@ -1,13 +1,24 @@
 'use strict'
-// Working jobs in one process: pullJob/pullWork and the jobs() iterator, waits with waitMs and a
+// Working jobs in one process: pullJob and the jobs() iterator, waits with waitMs and a
 // signal, fulfilling (store.fulfill, job.fulfill) and releasing, and the claims behind them: one
 // holder per job, oncompromised when a claim is lost, and a job.fulfill fenced after it.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const path = require('node:path')
 const JobStore = require('..')
-const { tempDir, newStore, callback, runNode, sleep } = require('./helpers')
+const { tempDir, newStore, callback, runNode, sleep, INTERVAL, firstCall } = require('./helpers')
+
+/** A store on a new folder that checks its claims every INTERVAL ms, and the one job pulled from it. */
+async function pulledJob(options = {}) {
+  const dir = tempDir()
+  const store = new JobStore({ dir, lockCheckInterval: INTERVAL, ...options })
+  const { id } = await store.create({ work: 1 })
+  const job = await store.pullJob()
+  assert.equal(job.id, id)
+  return { dir, store, job }
+}
 
 test('create, pullJob, fulfill and release with callbacks', async () => {
   const store = newStore()
@@ -167,4 +178,86 @@ test('many stores in one process share one watcher thread', async () => {
   assert.equal(code, 0, stderr)
   const { before, after } = JSON.parse(stdout)
   assert.ok(after - before < 10, `threads went from ${before} to ${after} for 2000 stores`)
+})
+
+test('job.fulfill while the claim holds works, and after release is refused', async () => {
+  const { store, job } = await pulledJob()
+  const { id } = await store.create({ work: 2 })
+  const second = await store.pullJob()
+  assert.equal(second.id, id)
+  await second.fulfill('done')
+  await job.release()
+  await assert.rejects(job.fulfill('too late'), { code: 'ECOMPROMISED', message: /released/ })
+  await second.release()
+})
+
+test('oncompromised fires when the job folder is removed, once, and assigned after the pull', async () => {
+  const { dir, job } = await pulledJob()
+  let calls = 0
+  const { fn, promise } = firstCall(2 * INTERVAL + 1000)
+  job.oncompromised = (err) => {
+    calls++
+    fn(err)
+  }
+  fs.rmSync(path.join(dir, 'jobs', job.id), { recursive: true })
+  const { arg: err, elapsed } = await promise
+  assert.equal(err.code, 'ECOMPROMISED')
+  assert.ok(err instanceof Error)
+  assert.match(err.message, new RegExp(job.id))
+  assert.ok(elapsed <= 2 * INTERVAL + 300, `fired after ${elapsed} ms, within two check intervals`)
+  await sleep(3 * INTERVAL)
+  assert.equal(calls, 1, 'fires at most once per claim')
+  assert.equal(await job.release(), undefined, 'release after a loss succeeds')
+})
+
+test('oncompromised fires when the lock file is replaced; job.fulfill is then refused', async () => {
+  const { dir, store, job } = await pulledJob()
+  const { fn, promise } = firstCall(2 * INTERVAL + 1000)
+  job.oncompromised = fn
+  const lockFile = path.join(dir, 'jobs', job.id, 'work.lock')
+  fs.writeFileSync(lockFile + '.new', '')
+  fs.renameSync(lockFile + '.new', lockFile)
+  const { arg: err } = await promise
+  assert.equal(err.code, 'ECOMPROMISED')
+  await assert.rejects(job.fulfill('late'), { code: 'ECOMPROMISED' })
+  const state = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', job.id, 'state.json')))
+  assert.equal(state.state, 1, 'the fenced fulfil changed nothing')
+  await store.fulfill(job.id, 'anyone may, as in 1.2.0')
+  await job.release()
+})
+
+test('oncompromised is not called when the job is released normally', async () => {
+  const { job } = await pulledJob()
+  let called = false
+  job.oncompromised = () => (called = true)
+  await job.fulfill('v')
+  await job.release()
+  await sleep(3 * INTERVAL)
+  assert.equal(called, false)
+})
+
+test('a throwing oncompromised surfaces as an uncaught exception and the store keeps working', async () => {
+  const script = `
+    const fs = require('fs'), path = require('path')
+    const JobStore = require('.')
+    const dir = ${JSON.stringify(tempDir())}
+    process.on('uncaughtException', async (err) => {
+      console.log('caught', err.message)
+      const { id } = await store.create('next')
+      const job = await store.pullJob()
+      console.log('still works', job.id === id)
+    })
+    const store = new JobStore({ dir, lockCheckInterval: 50 })
+    ;(async () => {
+      await store.create('first')
+      const job = await store.pullJob()
+      job.oncompromised = () => { throw new Error('boom from oncompromised') }
+      fs.rmSync(path.join(dir, 'jobs', job.id), { recursive: true })
+      setTimeout(() => {}, 1000)
+    })()
+  `
+  const { code, stdout, stderr } = await runNode(script, [], { timeoutMs: 10000 })
+  assert.equal(code, 0, stderr)
+  assert.match(stdout, /caught boom from oncompromised/)
+  assert.match(stdout, /still works true/)
 })
