@@ -1,13 +1,15 @@
 'use strict'
-// The fs-job-store command: output, --json, --help and exit codes.
+// The fs-job-store command: output, --json, --help and exit codes; unknown flags and folders that
+// are not stores are refused and left as they were.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
 const fs = require('node:fs')
+const path = require('node:path')
 const JobStore = require('..')
-const { ROOT, tempDir, cli } = require('./helpers')
+const { ROOT, tempDir, snapshot, projectFolder, cli } = require('./helpers')
 
+/** A store with one fulfilled job and one pending job that someone waits for. */
 async function sampleStore() {
   const dir = tempDir()
   const store = new JobStore({ dir })
@@ -101,4 +103,37 @@ test('--help on every command', async () => {
     assert.equal(help.code, 0)
     assert.match(help.stdout, new RegExp(`^Usage: fs-job-store ${command}`))
   }
+})
+
+test('the CLI refuses unknown flags and extra arguments, naming them, and does nothing', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  const { id } = await store.create(1)
+  const cases = [
+    [['remove', dir, id, '--forse'], /--forse/],
+    [['ls', dir, '--pendng'], /--pendng/],
+    [['stats', dir, 'extra'], /unexpected argument "extra"/],
+    [['prune', dir, '--older-than'], /--older-than/],
+    [['check', dir, '--repiar'], /--repiar/],
+  ]
+  for (const [args, message] of cases) {
+    const run = await cli(...args)
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
+    assert.match(run.stderr, message)
+    assert.equal(run.stdout, '')
+  }
+  assert.deepEqual(await store.list(), [id], 'the misspelt remove removed nothing')
+  await store.close()
+})
+
+test('the CLI refuses a folder that is not a store, and leaves it as it was', async () => {
+  const dir = projectFolder()
+  const before = snapshot(dir)
+  for (const args of [['stats', dir], ['ls', dir], ['show', dir, 'job-x'], ['check', dir], ['check', dir, '--repair'], ['prune', dir, '--older-than', '1d'], ['remove', dir, 'job-x']]) {
+    const run = await cli(...args)
+    assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`)
+    assert.match(run.stderr, new RegExp(`not a job store folder: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  }
+  assert.throws(() => new JobStore({ dir, readOnly: true }), { code: 'ENOTSTORE' })
+  assert.deepEqual(snapshot(dir), before)
 })

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const JobStore = require('..')
-const { tempDir, runNode, spawnNode } = require('./helpers')
+const { ROOT, tempDir, runNode, runFile, spawnNode, OLD, snapshot, sandbox, cli } = require('./helpers')
 
 /** A child process that pulls `count` jobs and holds them until killed; resolves the ids. */
 async function holdJobs(t, dir, count) {
@@ -115,4 +115,122 @@ test('prune removes only old fulfilled jobs with no targets, never pending, clai
   await note.done(null, [])
   assert.equal(await store.prune({ olderThanMs: 0 }), 1, 'released, the claimed job goes too')
   await assert.rejects(store.prune({}), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('check lists every problem; --repair fixes markers and leftovers and keeps job data', async () => {
+  const { dir, untouched } = sandbox()
+  const store = new JobStore({ dir })
+  const corrupt = (await store.create('c')).id
+  const fulfilled = (await store.create('f')).id
+  const lostTargets = (await store.create('w')).id
+  await store.fulfill(fulfilled, 'v')
+  await store.queue(lostTargets, 't')
+  fs.writeFileSync(path.join(dir, 'jobs', corrupt, 'state.json'), 'garbage')
+  fs.symlinkSync(`../jobs/${fulfilled}`, path.join(dir, 'pending', fulfilled)) // stale pending marker
+  fs.rmSync(path.join(dir, 'waiting', lostTargets)) // a target nobody would look for
+  const old = new Date(Date.now() - 3600e3)
+  fs.symlinkSync('../jobs/job-gone', path.join(dir, 'pending', 'job-gone'))
+  fs.lutimesSync(path.join(dir, 'pending', 'job-gone'), old, old)
+  // Names as the store gives its temporary files: tmp-<16 hex>-<n>.
+  const crashed = path.join(dir, 'tmp', 'tmp-00000000000000ab-1')
+  const inFlight = path.join(dir, 'tmp', 'tmp-00000000000000ab-2')
+  fs.mkdirSync(crashed)
+  fs.writeFileSync(path.join(crashed, 'state.json'), 'half')
+  fs.utimesSync(crashed, old, old)
+  fs.writeFileSync(inFlight, 'young')
+
+  const found = await store.check()
+  const kinds = found.map((p) => `${p.kind} ${p.id}`).sort()
+  assert.deepEqual(kinds, [
+    `corrupt-state ${corrupt}`,
+    'dangling-marker job-gone',
+    'leftover-temporary null',
+    `missing-waiting-marker ${lostTargets}`,
+    `stale-pending-marker ${fulfilled}`,
+  ])
+  assert.ok(found.every((p) => !p.repaired && p.message && p.path))
+
+  const repaired = await store.check({ repair: true })
+  assert.deepEqual(repaired.filter((p) => !p.repaired).map((p) => p.kind), ['corrupt-state'])
+  assert.deepEqual((await store.check()).map((p) => p.kind), ['corrupt-state'], 'only the unrepairable damage is left')
+  assert.equal(fs.readFileSync(path.join(dir, 'jobs', corrupt, 'state.json'), 'utf8'), 'garbage', 'job data is kept')
+  assert.ok(fs.existsSync(inFlight), 'a young temporary file may be in use: kept')
+  assert.ok(!fs.existsSync(crashed), "the store's own leftover folder is gone")
+  const note = await store.pullNotification({ waitMs: 0 })
+  assert.equal(note, undefined, 'not fulfilled yet, but now findable once it is')
+  await store.fulfill(lostTargets, 'v')
+  assert.deepEqual((await store.pullNotification()).waiting, ['t'])
+
+  const cli = await runFile(path.join(ROOT, 'bin', 'fs-job-store.js'), ['check', dir, '--json'])
+  assert.equal(cli.code, 1, 'problems remain')
+  assert.deepEqual(JSON.parse(cli.stdout).map((p) => p.kind), ['corrupt-state'])
+  untouched()
+})
+
+test('check reports every dangling marker with its age; repair removes only those past the grace period', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  fs.symlinkSync('../jobs/job-young', path.join(dir, 'pending', 'job-young'))
+  fs.symlinkSync('../jobs/job-old', path.join(dir, 'waiting', 'job-old'))
+  fs.lutimesSync(path.join(dir, 'waiting', 'job-old'), OLD, OLD)
+  const found = await store.check()
+  const young = found.find((p) => p.id === 'job-young')
+  const old = found.find((p) => p.id === 'job-old')
+  assert.equal(young.kind, 'dangling-marker')
+  assert.ok(young.ageMs >= 0 && young.ageMs < 60e3, `young marker age ${young.ageMs}`)
+  assert.ok(old.ageMs > 23 * 3600e3, `old marker age ${old.ageMs}`)
+  const repaired = await store.check({ repair: true })
+  assert.equal(repaired.find((p) => p.id === 'job-old').repaired, true)
+  const left = repaired.find((p) => p.id === 'job-young')
+  assert.equal(left.repaired, false)
+  assert.match(left.message, /grace/)
+  assert.ok(fs.lstatSync(path.join(dir, 'pending', 'job-young')).isSymbolicLink(), 'the young marker is kept')
+  assert.throws(() => fs.lstatSync(path.join(dir, 'waiting', 'job-old')))
+  await store.close()
+})
+
+test('read-only inspection changes nothing, in the API and the CLI', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  const pending = (await store.create({ n: 1 })).id
+  const done = (await store.create({ n: 2 })).id
+  await store.fulfill(done, 'v')
+  await store.queue(done, 'someone')
+  await store.close()
+  // A 1.2.0 job: no lock files yet, so a look that locked would create one.
+  const old = path.join(dir, 'jobs', 'job--1-abc')
+  fs.mkdirSync(old)
+  fs.writeFileSync(path.join(old, 'state.json'), '{"version":0,"state":1,"waiting":[],"request":1}')
+  fs.symlinkSync('../jobs/job--1-abc', path.join(dir, 'pending', 'job--1-abc'))
+  fs.symlinkSync('../jobs/job-gone', path.join(dir, 'waiting', 'job-gone'))
+  fs.writeFileSync(path.join(dir, 'tmp', 'tmp-00000000000000ab-1'), 'leftover')
+  fs.utimesSync(path.join(dir, 'tmp', 'tmp-00000000000000ab-1'), OLD, OLD)
+  const before = snapshot(dir)
+
+  const look = new JobStore({ dir, readOnly: true })
+  assert.equal((await look.stats()).pending, 2)
+  assert.equal((await look.list()).length, 3)
+  assert.equal((await look.get(pending)).state, 'pending')
+  assert.deepEqual(await look.value(done), Buffer.from('v'))
+  assert.ok((await look.check()).length >= 2)
+  for (const call of [
+    () => look.create(1),
+    () => look.queue(pending, 't'),
+    () => look.fulfill(pending, 'v'),
+    () => look.update(pending, 0, 2),
+    () => look.unqueue(done, 'someone'),
+    () => look.pullJob(),
+    () => look.pullNotification({ waitMs: 10 }),
+    () => look.remove(done, { force: true }),
+    () => look.prune({ olderThanMs: 0 }),
+    () => look.check({ repair: true }),
+  ]) {
+    await assert.rejects(call(), (err) => err.code === 'EREADONLY' && /readOnly/.test(err.message))
+  }
+  await look.close()
+  for (const args of [['stats', dir], ['ls', dir], ['ls', dir, '--pending'], ['show', dir, done], ['show', dir, 'job--1-abc'], ['check', dir], ['check', dir, '--json']]) {
+    const run = await cli(...args)
+    assert.ok(run.code === 0 || (args[0] === 'check' && run.code === 1), `${args.join(' ')}: ${run.stderr}`)
+  }
+  assert.deepEqual(snapshot(dir), before, 'the store folder is entry for entry as it was')
 })
