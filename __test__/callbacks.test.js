@@ -50,7 +50,7 @@ test('a callback that is not a function throws a TypeError at once, and nothing 
   assert.equal(typeof id, 'string')
 })
 
-test('pullJob and pullNotification given a non-function say: callback must be a function', async () => {
+test("pullJob and pullNotification given a non-function throw 'callback must be a function' and claim nothing", async () => {
   const store = newStore()
   await store.create('waiting for a worker')
   for (const bad of ['x', 42, true]) {

@@ -20,7 +20,7 @@ async function sampleStore() {
   return { dir, store, done, pending }
 }
 
-test('stats: human and --json', async () => {
+test('stats prints the counts as a table, or as JSON with --json', async () => {
   const { dir } = await sampleStore()
   const human = await cli('stats', dir)
   assert.equal(human.code, 0)
@@ -37,7 +37,7 @@ test('stats: human and --json', async () => {
   })
 })
 
-test('ls with and without filters', async () => {
+test('ls prints every id, or those of one state with --pending, --fulfilled or --waiting; two filters exit 2', async () => {
   const { dir, done, pending } = await sampleStore()
   assert.equal((await cli('ls', dir)).stdout, `${done}\n${pending}\n`)
   assert.equal((await cli('ls', dir, '--pending')).stdout, `${pending}\n`)
@@ -48,7 +48,7 @@ test('ls with and without filters', async () => {
   assert.match(both.stderr, /at most one/)
 })
 
-test('show prints request, state and value', async () => {
+test("show prints a job's state, request and value, and with --json its targets too", async () => {
   const { dir, done, pending } = await sampleStore()
   const shown = await cli('show', dir, done)
   assert.equal(shown.code, 0)
@@ -59,7 +59,7 @@ test('show prints request, state and value', async () => {
   assert.deepEqual([json.state, json.request, json.waiting, json.value], ['pending', { calc: '2+2' }, ['someone'], null])
 })
 
-test('prune and remove', async () => {
+test('prune --older-than removes old fulfilled jobs; remove refuses a pending job (exit 1) unless --force', async () => {
   const { dir, done, pending } = await sampleStore()
   assert.deepEqual(JSON.parse((await cli('prune', dir, '--older-than', '7d', '--json')).stdout), { removed: 0 })
   const pruned = await cli('prune', dir, '--older-than=0s')
@@ -72,7 +72,7 @@ test('prune and remove', async () => {
   assert.equal((await cli('ls', dir)).stdout, '')
 })
 
-test('errors: one line, non-zero exit', async () => {
+test('a bad folder, id, duration or command prints one line on stderr, nothing on stdout, and exits 1 or 2', async () => {
   const dir = tempDir()
   new JobStore({ dir }).close()
   const cases = [
@@ -94,7 +94,7 @@ test('errors: one line, non-zero exit', async () => {
   }
 })
 
-test('--help on every command', async () => {
+test("--help lists every command, and each command's --help prints its usage", async () => {
   const main = await cli('--help')
   assert.equal(main.code, 0)
   for (const command of ['stats', 'ls', 'show', 'prune', 'remove']) {

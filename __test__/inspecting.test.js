@@ -20,7 +20,7 @@ async function holdJobs(t, dir, count) {
   return { ids, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGKILL'))) }
 }
 
-test('stats count what several processes did', async (t) => {
+test('stats count the pending, claimed, fulfilled and waiting jobs of every process; a dead holder claims nothing', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
   assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, oldestPendingAgeMs: null })
@@ -49,7 +49,7 @@ test('stats count what several processes did', async (t) => {
   assert.equal((await store.stats()).claimed, 0, 'a dead holder claims nothing')
 })
 
-test('get, value and list describe jobs', async () => {
+test("get gives a job's state, version, request, targets and times, value its value once fulfilled, and list the ids, of one state if asked", async () => {
   const store = new JobStore({ dir: tempDir() })
   const before = Date.now()
   const { id } = await store.create({ q: 1 })
@@ -74,7 +74,7 @@ test('get, value and list describe jobs', async () => {
   await assert.rejects(store.list({ state: 'bogus' }), { code: 'ERR_INVALID_ARG_VALUE' })
 })
 
-test('remove: refuses pending, waiting and claimed jobs; force; gone means gone', async (t) => {
+test('remove refuses pending and waiting jobs unless forced and claimed jobs even if forced; a removed job is gone', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
   const { id } = await store.create('r')
@@ -117,7 +117,7 @@ test('prune removes only old fulfilled jobs with no targets, never pending, clai
   await assert.rejects(store.prune({}), { code: 'ERR_INVALID_ARG_TYPE' })
 })
 
-test('check lists every problem; --repair fixes markers and leftovers and keeps job data', async () => {
+test("check lists every problem; repair fixes markers and leftovers and keeps job data; the CLI's check exits 1 while problems remain", async () => {
   const { dir, untouched } = sandbox()
   const store = new JobStore({ dir })
   const corrupt = (await store.create('c')).id

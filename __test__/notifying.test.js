@@ -14,7 +14,7 @@ function storeDir(store) {
   return store._dir
 }
 
-test('queue on a pending job waits; fulfill delivers through respond and unqueues', async () => {
+test('fulfill delivers each queued target through respond before it calls back, and unqueues it; a target queued later is served at once', async () => {
   const seen = []
   const store = newStore({ respond: (target, msg, done) => (seen.push([target, String(msg.value)]), done(null)) })
   const { id } = await store.create('job')
@@ -45,7 +45,7 @@ test('a failing respond keeps the target queued and calls onresponsefailure', as
   await note.done(null, [])
 })
 
-test('without respond, targets wait for a notifier: pullNotification and done', async () => {
+test('without respond, a fulfilled job goes to one notifier at a time through pullNotification, and done unqueues only the targets it names', async () => {
   const store = newStore()
   const { id } = await store.create('job')
   await store.queue(id, 't1')
@@ -90,7 +90,7 @@ test('concurrent flushes of one id deliver each target once', async () => {
   assert.equal(calls, 1, 'nothing left to deliver')
 })
 
-test('many concurrent updates of one job wait in line: none fails, other jobs are not held up', async () => {
+test('600 concurrent queue calls on one job all succeed in turn, and a call on another job does not wait behind them', async () => {
   const store = new JobStore({ dir: tempDir(), durable: false })
   const busy = (await store.create('busy')).id
   const other = (await store.create('other')).id

@@ -167,7 +167,7 @@ test('kill storm: SIGKILL at random, restart, then a calm drain loses nothing', 
   }
 })
 
-test('a kill during remove leaves each job whole or gone, and pulls keep working', async (t) => {
+test('a prune killed with SIGKILL leaves each job whole or gone, and every pending job stays pullable', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir, durable: false })
   for (let round = 0; round < 5; round++) {

@@ -17,7 +17,7 @@ test('update bumps the version and replaces the request', async () => {
   await job.release()
 })
 
-test('1.2.0 error messages: already resolved, version mismatch', async () => {
+test("update with a wrong version fails with 'version mismatch', and update or fulfill of a fulfilled job with 'already resolved' (1.2.0's messages)", async () => {
   const store = newStore()
   const { id } = await store.create('r')
   await assert.rejects(store.update(id, 5, 'r2'), { message: 'version mismatch', code: 'EVERSIONMISMATCH' })

@@ -143,7 +143,7 @@ test('bad ids are refused with EINVALIDID by every method, before touching the d
   untouched()
 })
 
-test('the constructor refuses a missing, empty or non-folder dir with a code', () => {
+test('the constructor refuses missing or mistyped options and an empty or non-folder dir, each with a code', () => {
   const { parent, untouched } = sandbox()
   assert.throws(() => new JobStore(), { code: 'ERR_INVALID_ARG_TYPE', message: /"options"/ })
   assert.throws(() => new JobStore({}), { code: 'ERR_INVALID_ARG_TYPE', message: /"options.dir"/ })
@@ -172,7 +172,7 @@ test('a linked or non-folder tmp/, jobs/, pending/ or waiting/ is refused with E
   }
 })
 
-test('the store folder itself may be a link', async () => {
+test('a store folder that is itself a link is used: jobs land in the folder it points to', async () => {
   const real = tempDir()
   const link = path.join(tempDir(), 'store-link')
   fs.symlinkSync(real, link)

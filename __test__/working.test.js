@@ -20,7 +20,7 @@ async function pulledJob(options = {}) {
   return { dir, store, job }
 }
 
-test('create, pullJob, fulfill and release with callbacks', async () => {
+test('with callbacks, create gives { id } only, pullJob a job with its id, version and request, and undefined once none is left', async () => {
   const store = newStore()
   const [err, created] = await callback((cb) => store.create({ calculate: '3+3' }, cb))
   assert.equal(err, null)
@@ -49,7 +49,7 @@ test('pulls on a store that never had a job give undefined, not an error', async
   assert.equal(await store.pullNotification(), undefined)
 })
 
-test('jobs are pulled oldest first and never twice at once', async () => {
+test('jobs are pulled oldest first and never twice at once; a released job can be pulled again', async () => {
   const store = newStore()
   const ids = []
   for (let i = 0; i < 10; i++) ids.push((await store.create(i)).id)
@@ -78,7 +78,7 @@ test('fulfill: the value comes back as a Buffer; strings are UTF-8, typed arrays
   }
 })
 
-test('release twice, and done() with no arguments, are harmless', async () => {
+test('a second release is harmless, and done() with no arguments unqueues nothing and lets the notification go', async () => {
   const store = newStore()
   const { id } = await store.create('x')
   await store.queue(id, 't')
@@ -91,7 +91,7 @@ test('release twice, and done() with no arguments, are harmless', async () => {
   assert.deepEqual((await store.pullNotification()).waiting, ['t'], 'done() unqueued nothing and let go')
 })
 
-test('durable: false stores and pulls the same way', async () => {
+test('durable: false creates, pulls and fulfils jobs as a durable store does', async () => {
   const store = newStore({ durable: false })
   const { id } = await store.create('fast')
   const job = await store.pullJob()
@@ -100,7 +100,7 @@ test('durable: false stores and pulls the same way', async () => {
   await job.release()
 })
 
-test('pullJob options are checked', async () => {
+test('pullJob refuses a negative waitMs, a signal that is not an AbortSignal, and options that are neither an object nor a callback', async () => {
   const store = new JobStore({ dir: tempDir() })
   await assert.rejects(store.pullJob({ waitMs: -1 }), { code: 'ERR_INVALID_ARG_TYPE' })
   await assert.rejects(store.pullJob({ signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' })
