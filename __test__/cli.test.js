@@ -1,16 +1,15 @@
 'use strict'
-// The fs-job-store command: output, --json, --help and exit codes.
+// The fs-job-store command: output, --json, --help and exit codes; unknown flags and folders that
+// are not stores are refused and left as they were.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
 const fs = require('node:fs')
+const path = require('node:path')
 const JobStore = require('..')
-const { ROOT, tempDir, runFile } = require('./helpers')
+const { ROOT, tempDir, snapshot, projectFolder, cli } = require('./helpers')
 
-const CLI = path.join(ROOT, 'bin', 'fs-job-store.js')
-const cli = (...args) => runFile(CLI, args, { timeoutMs: 15000 })
-
+/** A store with one fulfilled job and one pending job that someone waits for. */
 async function sampleStore() {
   const dir = tempDir()
   const store = new JobStore({ dir })
@@ -21,7 +20,7 @@ async function sampleStore() {
   return { dir, store, done, pending }
 }
 
-test('stats: human and --json', async () => {
+test('stats prints the counts as a table, or as JSON with --json', async () => {
   const { dir } = await sampleStore()
   const human = await cli('stats', dir)
   assert.equal(human.code, 0)
@@ -38,7 +37,7 @@ test('stats: human and --json', async () => {
   })
 })
 
-test('ls with and without filters', async () => {
+test('ls prints every id, or those of one state with --pending, --fulfilled or --waiting; two filters exit 2', async () => {
   const { dir, done, pending } = await sampleStore()
   assert.equal((await cli('ls', dir)).stdout, `${done}\n${pending}\n`)
   assert.equal((await cli('ls', dir, '--pending')).stdout, `${pending}\n`)
@@ -49,7 +48,7 @@ test('ls with and without filters', async () => {
   assert.match(both.stderr, /at most one/)
 })
 
-test('show prints request, state and value', async () => {
+test("show prints a job's state, request and value, and with --json its targets too", async () => {
   const { dir, done, pending } = await sampleStore()
   const shown = await cli('show', dir, done)
   assert.equal(shown.code, 0)
@@ -60,7 +59,7 @@ test('show prints request, state and value', async () => {
   assert.deepEqual([json.state, json.request, json.waiting, json.value], ['pending', { calc: '2+2' }, ['someone'], null])
 })
 
-test('prune and remove', async () => {
+test('prune --older-than removes old fulfilled jobs; remove refuses a pending job (exit 1) unless --force', async () => {
   const { dir, done, pending } = await sampleStore()
   assert.deepEqual(JSON.parse((await cli('prune', dir, '--older-than', '7d', '--json')).stdout), { removed: 0 })
   const pruned = await cli('prune', dir, '--older-than=0s')
@@ -73,7 +72,7 @@ test('prune and remove', async () => {
   assert.equal((await cli('ls', dir)).stdout, '')
 })
 
-test('errors: one line, non-zero exit', async () => {
+test('a bad folder, id, duration or command prints one line on stderr, nothing on stdout, and exits 1 or 2', async () => {
   const dir = tempDir()
   new JobStore({ dir }).close()
   const cases = [
@@ -95,7 +94,7 @@ test('errors: one line, non-zero exit', async () => {
   }
 })
 
-test('--help on every command', async () => {
+test("--help lists every command, and each command's --help prints its usage", async () => {
   const main = await cli('--help')
   assert.equal(main.code, 0)
   for (const command of ['stats', 'ls', 'show', 'prune', 'remove']) {
@@ -104,4 +103,37 @@ test('--help on every command', async () => {
     assert.equal(help.code, 0)
     assert.match(help.stdout, new RegExp(`^Usage: fs-job-store ${command}`))
   }
+})
+
+test('the CLI refuses unknown flags and extra arguments, naming them, and does nothing', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  const { id } = await store.create(1)
+  const cases = [
+    [['remove', dir, id, '--forse'], /--forse/],
+    [['ls', dir, '--pendng'], /--pendng/],
+    [['stats', dir, 'extra'], /unexpected argument "extra"/],
+    [['prune', dir, '--older-than'], /--older-than/],
+    [['check', dir, '--repiar'], /--repiar/],
+  ]
+  for (const [args, message] of cases) {
+    const run = await cli(...args)
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
+    assert.match(run.stderr, message)
+    assert.equal(run.stdout, '')
+  }
+  assert.deepEqual(await store.list(), [id], 'the misspelt remove removed nothing')
+  await store.close()
+})
+
+test('the CLI refuses a folder that is not a store, and leaves it as it was', async () => {
+  const dir = projectFolder()
+  const before = snapshot(dir)
+  for (const args of [['stats', dir], ['ls', dir], ['show', dir, 'job-x'], ['check', dir], ['check', dir, '--repair'], ['prune', dir, '--older-than', '1d'], ['remove', dir, 'job-x']]) {
+    const run = await cli(...args)
+    assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`)
+    assert.match(run.stderr, new RegExp(`not a job store folder: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  }
+  assert.throws(() => new JobStore({ dir, readOnly: true }), { code: 'ENOTSTORE' })
+  assert.deepEqual(snapshot(dir), before)
 })

@@ -1,10 +1,14 @@
 'use strict'
 // Shared test fixtures: fresh store folders, and child processes run with a time limit.
 
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
+const JobStore = require('..')
 
 const ROOT = path.join(__dirname, '..')
 
@@ -20,9 +24,24 @@ function tempDir(prefix = 'fjs-') {
   return dir
 }
 
+/** A store on a new empty folder. */
+const newStore = (options = {}) => new JobStore({ dir: tempDir(), ...options })
+
+/** Calls `fn(cb)` and resolves the arguments `cb` was called with. */
+const callback = (fn) => new Promise((resolve) => fn((...args) => resolve(args)))
+
+// Children of `runNode`/`runFile` still running when a test ends (it failed before awaiting
+// them) are killed then, so that they cannot keep `npm test` from ending. Tests in a file run
+// one after another, so what is live at the end of a test is that test's.
+const live = new Set()
+test.afterEach(() => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
 /**
  * Runs `node -e script` with `args`, resolving `{ code, signal, stdout, stderr }`; kills it and
- * rejects after `timeoutMs`, so a process that does not exit by itself fails the test.
+ * rejects after `timeoutMs`, so a process that does not exit by itself fails the test. It is
+ * killed too if the test ends first.
  */
 function runNode(script, args = [], options = {}) {
   return run(['-e', script, ...args], options)
@@ -44,6 +63,7 @@ function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true, uid,
       uid,
       gid,
     })
+    live.add(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -53,6 +73,7 @@ function run(argv, { timeoutMs = 30000, env, cwd = ROOT, inheritEnv = true, uid,
       reject(new Error(`${argv.slice(0, 2).join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
     }, timeoutMs)
     child.on('exit', (code, signal) => {
+      live.delete(child)
       clearTimeout(timer)
       resolve({ code, signal, stdout, stderr, child })
     })
@@ -76,4 +97,95 @@ function spawnNode(t, argv, options = {}) {
 /** Resolves after `ms`. */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-module.exports = { ROOT, tempDir, runNode, runFile, spawnNode, sleep }
+/** The `lockCheckInterval` (ms) of the tests where a claim is lost. */
+const INTERVAL = 100
+
+/** Resolves with the first call's argument and the ms it took, or rejects after `ms`. */
+function firstCall(ms) {
+  let resolve
+  let timer
+  const started = Date.now()
+  const promise = new Promise((res, rej) => {
+    resolve = res
+    timer = setTimeout(() => rej(new Error(`not called within ${ms} ms`)), ms)
+  })
+  const fn = (arg) => {
+    clearTimeout(timer)
+    resolve({ arg, elapsed: Date.now() - started })
+  }
+  return { fn, promise }
+}
+
+/** A day ago: older than every grace period of the store. */
+const OLD = new Date(Date.now() - 24 * 3600e3)
+
+/** Every entry under `root` but `skip`: type, size, content hash and mtime, links with their target. */
+function snapshot(root, skip) {
+  const out = {}
+  const walk = (p) => {
+    if (p === skip) return
+    const st = fs.lstatSync(p)
+    const rel = path.relative(root, p) || '.'
+    if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(p)} ${st.mtimeMs}`
+    else if (st.isDirectory()) {
+      out[rel] = `dir ${st.mtimeMs} ${st.mode}`
+      for (const name of fs.readdirSync(p)) walk(path.join(p, name))
+    } else out[rel] = `file ${st.size} ${st.mtimeMs} ${crypto.createHash('sha1').update(fs.readFileSync(p)).digest('hex')}`
+  }
+  walk(root)
+  return out
+}
+
+/** A parent folder holding `store/` and a `sentinel/` beside it, and a check of everything
+ * outside `store/`. */
+function sandbox() {
+  const parent = tempDir()
+  const dir = path.join(parent, 'store')
+  const sentinel = path.join(parent, 'sentinel')
+  fs.mkdirSync(path.join(sentinel, 'jobs', 'x'), { recursive: true })
+  fs.writeFileSync(path.join(sentinel, 'a.txt'), 'keep me')
+  fs.writeFileSync(path.join(sentinel, 'jobs', 'x', 'state.json'), '{"version":0,"state":1,"waiting":[],"request":1}')
+  fs.writeFileSync(path.join(parent, 'beside.txt'), 'keep me too')
+  fs.mkdirSync(dir)
+  const before = snapshot(parent, dir)
+  return {
+    parent,
+    dir,
+    untouched: () => assert.deepEqual(snapshot(parent, dir), before, 'nothing outside the store folder changed'),
+  }
+}
+
+/** A folder that is not a store: a project with its own tmp/ of old files, and a sentinel. */
+function projectFolder() {
+  const dir = tempDir('fjs-project-')
+  fs.mkdirSync(path.join(dir, 'tmp', 'cache'), { recursive: true })
+  fs.mkdirSync(path.join(dir, 'src'))
+  fs.writeFileSync(path.join(dir, 'src', 'index.js'), 'console.log(1)\n')
+  for (const name of ['tmp/build.log', 'tmp/cache/blob', 'tmp/tmp-1-2']) {
+    fs.writeFileSync(path.join(dir, name), 'mine')
+    fs.utimesSync(path.join(dir, name), OLD, OLD)
+  }
+  fs.utimesSync(path.join(dir, 'tmp', 'cache'), OLD, OLD)
+  return dir
+}
+
+/** Runs the fs-job-store command with `args`; resolves as `runFile` does. */
+const cli = (...args) => runFile(path.join(ROOT, 'bin', 'fs-job-store.js'), args, { timeoutMs: 15000 })
+
+module.exports = {
+  ROOT,
+  tempDir,
+  newStore,
+  callback,
+  runNode,
+  runFile,
+  spawnNode,
+  sleep,
+  INTERVAL,
+  firstCall,
+  OLD,
+  snapshot,
+  sandbox,
+  projectFolder,
+  cli,
+}

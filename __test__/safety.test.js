@@ -1,57 +1,158 @@
 'use strict'
-// Nothing outside the store is ever touched: hostile folders (links where folders should be,
-// foreign files in tmp/), read-only inspection that changes nothing, unreadable records, and a
-// close() that lets go of everything. Each test compares what lies outside the store, and often
+// Hostile, damaged and full folders: bad ids and options refused with a stable code before the
+// disk is touched, damaged records skipped and reported, links never followed, foreign files never
+// deleted, a full or read-only disk losing nothing acknowledged, and close() letting go of every
+// descriptor. Tests compare what lies outside the store (a sentinel folder beside it), and often
 // the store itself, entry by entry before and after.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const crypto = require('node:crypto')
 const { execFileSync } = require('node:child_process')
 const JobStore = require('..')
-const { ROOT, tempDir, runFile, runNode } = require('./helpers')
+const { tempDir, runNode, OLD, snapshot, sandbox, projectFolder } = require('./helpers')
 
-const CLI = path.join(ROOT, 'bin', 'fs-job-store.js')
-const cli = (...args) => runFile(CLI, args, { timeoutMs: 15000 })
-const OLD = new Date(Date.now() - 24 * 3600e3)
+const BAD_IDS = ['../sentinel', '../sentinel/a.txt', '..', '.', '/etc/passwd', 'a\\b', '', 'x\0y', 'a'.repeat(300), 42, null, undefined, {}, ['job-1']]
 
-/** Every entry under `root`: type, size, content hash and mtime, links with their target. */
-function snapshot(root) {
-  const out = {}
-  const walk = (p) => {
-    const st = fs.lstatSync(p)
-    const rel = path.relative(root, p) || '.'
-    if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(p)} ${st.mtimeMs}`
-    else if (st.isDirectory()) {
-      out[rel] = `dir ${st.mtimeMs} ${st.mode}`
-      for (const name of fs.readdirSync(p)) walk(path.join(p, name))
-    } else out[rel] = `file ${st.size} ${st.mtimeMs} ${crypto.createHash('sha1').update(fs.readFileSync(p)).digest('hex')}`
+/** Mounts a small tmpfs at `dir` until the test ends, or says why it cannot. */
+function mountTmpfs(t, dir, size) {
+  fs.mkdirSync(dir, { recursive: true })
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' })
+  } catch (err) {
+    return `cannot mount a tmpfs here (${String(err.stderr || err.message).trim()}); this test needs root and mount permission`
   }
-  walk(root)
-  return out
+  t.after(() => execFileSync('umount', ['-l', dir], { stdio: 'ignore' }))
+  return null
 }
 
-/** A folder that is not a store: a project with its own tmp/ of old files, and a sentinel. */
-function projectFolder() {
-  const dir = tempDir('fjs-project-')
-  fs.mkdirSync(path.join(dir, 'tmp', 'cache'), { recursive: true })
-  fs.mkdirSync(path.join(dir, 'src'))
-  fs.writeFileSync(path.join(dir, 'src', 'index.js'), 'console.log(1)\n')
-  for (const name of ['tmp/build.log', 'tmp/cache/blob', 'tmp/tmp-1-2']) {
-    fs.writeFileSync(path.join(dir, name), 'mine')
-    fs.utimesSync(path.join(dir, name), OLD, OLD)
+/** Fills the filesystem of `dir` until not one more byte fits; returns the filler's path. */
+function fill(dir) {
+  const filler = path.join(dir, 'filler')
+  const fd = fs.openSync(filler, 'w')
+  for (const chunk of [65536, 4096, 512, 1]) {
+    const buf = Buffer.alloc(chunk, 1)
+    try {
+      for (;;) fs.writeSync(fd, buf)
+    } catch (err) {
+      if (err.code !== 'ENOSPC') throw err
+    }
   }
-  fs.utimesSync(path.join(dir, 'tmp', 'cache'), OLD, OLD)
-  return dir
+  fs.closeSync(fd)
+  return filler
 }
 
-test("a store opened on a folder with its own tmp/ deletes none of the foreign files there", () => {
-  const dir = projectFolder()
-  const before = snapshot(path.join(dir, 'tmp'))
-  new JobStore({ dir }).close()
-  assert.deepEqual(snapshot(path.join(dir, 'tmp')), before, 'tmp/ is as it was')
+async function fullDiskCase(t, failure) {
+  const { dir, untouched } = sandbox()
+  const why = mountTmpfs(t, dir, '1m')
+  if (why) return t.skip(why)
+  const store = new JobStore({ dir })
+  const acked = (await store.create({ acked: 1 })).id
+  const fulfilled = (await store.create({ acked: 2 })).id
+  await store.fulfill(fulfilled, 'value')
+  const notified = (await store.create({ acked: 3 })).id
+  await store.queue(notified, 'n-target')
+  await store.fulfill(notified, 'n')
+  const withTarget = (await store.create({ acked: 4 })).id
+  await store.queue(withTarget, 'keep')
+  // A job's data: its record and value (lock files are the store's own bookkeeping).
+  const ackedFiles = () =>
+    [acked, fulfilled, notified, withTarget].map((id) =>
+      ['state.json', 'value'].map((name) => {
+        const file = path.join(dir, 'jobs', id, name)
+        return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null
+      }),
+    )
+  const listBefore = await store.list()
+  const filesBefore = ackedFiles()
+  // Pulled once before, so its lock file exists; pulled again on the broken disk.
+  await (await store.pullNotification()).done(null, [])
+
+  const restore = failure.break(dir)
+  const note = await store.pullNotification()
+  const calls = {
+    create: () => store.create({ new: true }),
+    queue: () => store.queue(acked, 'more'),
+    fulfill: () => store.fulfill(acked, Buffer.alloc(2048, 7)),
+    update: () => store.update(acked, 0, { bigger: 'x'.repeat(2048) }),
+    done: () => note.done(null, note.waiting),
+  }
+  for (const [name, call] of Object.entries(calls)) {
+    await assert.rejects(call(), (err) => {
+      assert.equal(err.code, failure.code, `${name}: ${err.code} ${err.message}`)
+      return true
+    })
+  }
+
+  restore()
+  assert.deepEqual(await store.list(), listBefore, 'no half-made job became visible')
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), [], 'no temporary file left behind')
+  assert.deepEqual(ackedFiles(), filesBefore, 'acknowledged jobs unchanged')
+
+  // Space is back: everything works again.
+  const again = await store.pullNotification()
+  assert.deepEqual([again.id, again.waiting], [notified, ['n-target']], 'the notification is still there to deliver')
+  await again.done(null, again.waiting)
+  const { id } = await store.create({ after: true })
+  await store.queue(acked, 'more')
+  await store.update(acked, 0, { updated: true })
+  await store.fulfill(acked, 'done')
+  assert.equal(String(await store.value(acked)), 'done')
+  assert.deepEqual((await store.get(id)).request, { after: true })
+  untouched()
+}
+
+/** Resolves once `probe()` gives the same truthy answer twice in a row 50 ms apart (at most 3 s). */
+async function settled(probe) {
+  let last
+  for (let i = 0; i < 60; i++) {
+    const now = probe()
+    if (now && now === last) return
+    last = now
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+test('bad ids are refused with EINVALIDID by every method, before touching the disk', async () => {
+  const { dir, untouched } = sandbox()
+  const store = new JobStore({ dir })
+  const calls = {
+    queue: (id) => store.queue(id, 't'),
+    unqueue: (id) => store.unqueue(id, 't'),
+    unqueueAll: (id) => store.unqueueAll(id, ['t']),
+    flush: (id) => store.flush(id),
+    fulfill: (id) => store.fulfill(id, 'v'),
+    update: (id) => store.update(id, 0, 'r'),
+    get: (id) => store.get(id),
+    value: (id) => store.value(id),
+    remove: (id) => store.remove(id, { force: true }),
+  }
+  for (const [name, call] of Object.entries(calls)) {
+    for (const id of BAD_IDS) {
+      await assert.rejects(call(id), (err) => {
+        assert.equal(err.code, 'EINVALIDID', `${name}(${JSON.stringify(id)}): ${err.message}`)
+        assert.match(err.message, /job id/)
+        return true
+      })
+    }
+  }
+  const viaCallback = await new Promise((resolve) => store.fulfill('../sentinel', 'v', resolve))
+  assert.equal(viaCallback.code, 'EINVALIDID')
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'jobs')), [])
+  untouched()
+})
+
+test('the constructor refuses missing or mistyped options and an empty or non-folder dir, each with a code', () => {
+  const { parent, untouched } = sandbox()
+  assert.throws(() => new JobStore(), { code: 'ERR_INVALID_ARG_TYPE', message: /"options"/ })
+  assert.throws(() => new JobStore({}), { code: 'ERR_INVALID_ARG_TYPE', message: /"options.dir"/ })
+  assert.throws(() => new JobStore({ dir: 42 }), { code: 'ERR_INVALID_ARG_TYPE', message: /"options.dir"/ })
+  assert.throws(() => new JobStore({ dir: '' }), { code: 'ERR_INVALID_ARG_VALUE', message: /"options.dir"/ })
+  assert.throws(() => new JobStore({ dir: path.join(parent, 'beside.txt') }), { code: 'ENOTDIR', message: /is a file/ })
+  assert.throws(() => new JobStore({ dir: path.join(parent, 'x'), durable: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => new JobStore({ dir: path.join(parent, 'x'), respond: 'me' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  untouched()
 })
 
 test('a linked or non-folder tmp/, jobs/, pending/ or waiting/ is refused with ECORRUPT naming it', () => {
@@ -71,7 +172,7 @@ test('a linked or non-folder tmp/, jobs/, pending/ or waiting/ is refused with E
   }
 })
 
-test('the store folder itself may be a link', async () => {
+test('a store folder that is itself a link is used: jobs land in the folder it points to', async () => {
   const real = tempDir()
   const link = path.join(tempDir(), 'store-link')
   fs.symlinkSync(real, link)
@@ -121,83 +222,64 @@ test('a job folder replaced by a link to a folder elsewhere is never followed', 
   await store.close()
 })
 
-test('read-only inspection changes nothing, in the API and the CLI', async () => {
-  const dir = tempDir()
+test('a damaged folder: pulls skip bad entries, calls on them say ECORRUPT, nothing is overwritten', async () => {
+  const { dir, untouched } = sandbox()
   const store = new JobStore({ dir })
-  const pending = (await store.create({ n: 1 })).id
-  const done = (await store.create({ n: 2 })).id
-  await store.fulfill(done, 'v')
-  await store.queue(done, 'someone')
-  await store.close()
-  // A 1.2.0 job: no lock files yet, so a look that locked would create one.
-  const old = path.join(dir, 'jobs', 'job--1-abc')
-  fs.mkdirSync(old)
-  fs.writeFileSync(path.join(old, 'state.json'), '{"version":0,"state":1,"waiting":[],"request":1}')
-  fs.symlinkSync('../jobs/job--1-abc', path.join(dir, 'pending', 'job--1-abc'))
-  fs.symlinkSync('../jobs/job-gone', path.join(dir, 'waiting', 'job-gone'))
-  fs.writeFileSync(path.join(dir, 'tmp', 'tmp-00000000000000ab-1'), 'leftover')
-  fs.utimesSync(path.join(dir, 'tmp', 'tmp-00000000000000ab-1'), OLD, OLD)
-  const before = snapshot(dir)
+  const ids = []
+  for (let n = 0; n < 6; n++) ids.push((await store.create({ n })).id)
+  const [truncated, garbled, noState, directoryState, good, waitingGood] = ids
+  const stateOf = (id) => path.join(dir, 'jobs', id, 'state.json')
+  fs.writeFileSync(stateOf(truncated), '{"version":0,"state":1,"wai')
+  fs.writeFileSync(stateOf(garbled), '\u0000\u0001binary junk')
+  fs.rmSync(stateOf(noState))
+  fs.rmSync(stateOf(directoryState))
+  fs.mkdirSync(stateOf(directoryState))
+  fs.symlinkSync('../jobs/job-nowhere', path.join(dir, 'pending', 'job-0-nowhere'))
+  fs.symlinkSync('../jobs/job-nowhere', path.join(dir, 'waiting', 'job-0-nowhere'))
+  fs.writeFileSync(path.join(dir, 'pending', 'job-0-stray-file'), 'not a link')
+  fs.writeFileSync(path.join(dir, 'pending', 'README'), 'hello')
 
-  const look = new JobStore({ dir, readOnly: true })
-  assert.equal((await look.stats()).pending, 2)
-  assert.equal((await look.list()).length, 3)
-  assert.equal((await look.get(pending)).state, 'pending')
-  assert.deepEqual(await look.value(done), Buffer.from('v'))
-  assert.ok((await look.check()).length >= 2)
-  for (const call of [
-    () => look.create(1),
-    () => look.queue(pending, 't'),
-    () => look.fulfill(pending, 'v'),
-    () => look.update(pending, 0, 2),
-    () => look.unqueue(done, 'someone'),
-    () => look.pullJob(),
-    () => look.pullNotification({ waitMs: 10 }),
-    () => look.remove(done, { force: true }),
-    () => look.prune({ olderThanMs: 0 }),
-    () => look.check({ repair: true }),
-  ]) {
-    await assert.rejects(call(), (err) => err.code === 'EREADONLY' && /readOnly/.test(err.message))
+  const job = await store.pullJob()
+  assert.equal(job.id, good, 'the first good job, past every bad entry before it')
+  await job.fulfill('ok')
+  await job.release()
+  const next = await store.pullJob()
+  assert.equal(next.id, waitingGood)
+  await next.release()
+  await store.queue(waitingGood, 't')
+  await store.fulfill(waitingGood, 'v')
+  const note = await store.pullNotification()
+  assert.equal(note.id, waitingGood, 'notifications skip the dangling marker')
+  await note.done(null, ['t'])
+  assert.equal(await store.pullJob(), undefined)
+
+  for (const id of [truncated, garbled, noState, directoryState]) {
+    const bytesBefore = fs.existsSync(stateOf(id)) && fs.statSync(stateOf(id)).isFile() ? fs.readFileSync(stateOf(id)) : null
+    for (const call of [() => store.fulfill(id, 'v'), () => store.queue(id, 't'), () => store.update(id, 0, 1), () => store.get(id)]) {
+      await assert.rejects(call(), (err) => {
+        assert.equal(err.code, 'ECORRUPT', err.message)
+        assert.equal(err.path, stateOf(id))
+        assert.ok(err.message.includes(stateOf(id)), 'the message names the file')
+        return true
+      })
+    }
+    if (bytesBefore) assert.deepEqual(fs.readFileSync(stateOf(id)), bytesBefore, 'not overwritten')
   }
-  await look.close()
-  for (const args of [['stats', dir], ['ls', dir], ['ls', dir, '--pending'], ['show', dir, done], ['show', dir, 'job--1-abc'], ['check', dir], ['check', dir, '--json']]) {
-    const run = await cli(...args)
-    assert.ok(run.code === 0 || (args[0] === 'check' && run.code === 1), `${args.join(' ')}: ${run.stderr}`)
-  }
-  assert.deepEqual(snapshot(dir), before, 'the store folder is entry for entry as it was')
+  await assert.rejects(store.fulfill('job-0-nowhere', 'v'), { code: 'ENOJOB' })
+  untouched()
 })
 
-test('the CLI refuses a folder that is not a store, and leaves it as it was', async () => {
-  const dir = projectFolder()
-  const before = snapshot(dir)
-  for (const args of [['stats', dir], ['ls', dir], ['show', dir, 'job-x'], ['check', dir], ['check', dir, '--repair'], ['prune', dir, '--older-than', '1d'], ['remove', dir, 'job-x']]) {
-    const run = await cli(...args)
-    assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`)
-    assert.match(run.stderr, new RegExp(`not a job store folder: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
-  }
-  assert.throws(() => new JobStore({ dir, readOnly: true }), { code: 'ENOTSTORE' })
-  assert.deepEqual(snapshot(dir), before)
-})
-
-test('the CLI refuses unknown flags and extra arguments, naming them, and does nothing', async () => {
-  const dir = tempDir()
+test('a file where a job folder should be is skipped by pulls, not an error', async () => {
+  const { dir, untouched } = sandbox()
   const store = new JobStore({ dir })
-  const { id } = await store.create(1)
-  const cases = [
-    [['remove', dir, id, '--forse'], /--forse/],
-    [['ls', dir, '--pendng'], /--pendng/],
-    [['stats', dir, 'extra'], /unexpected argument "extra"/],
-    [['prune', dir, '--older-than'], /--older-than/],
-    [['check', dir, '--repiar'], /--repiar/],
-  ]
-  for (const [args, message] of cases) {
-    const run = await cli(...args)
-    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
-    assert.match(run.stderr, message)
-    assert.equal(run.stdout, '')
-  }
-  assert.deepEqual(await store.list(), [id], 'the misspelt remove removed nothing')
-  await store.close()
+  fs.writeFileSync(path.join(dir, 'jobs', 'job-0-file'), 'not a folder')
+  fs.symlinkSync('../jobs/job-0-file', path.join(dir, 'pending', 'job-0-file'))
+  fs.symlinkSync('../jobs/job-0-file', path.join(dir, 'waiting', 'job-0-file'))
+  assert.equal(await store.pullJob(), undefined)
+  assert.equal(await store.pullNotification(), undefined)
+  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, oldestPendingAgeMs: null })
+  assert.ok((await store.check()).some((p) => p.kind === 'stray-file'))
+  untouched()
 })
 
 test('a record this user cannot read is skipped by pulls and reported; calls on it give the OS code and path', async (t) => {
@@ -232,6 +314,75 @@ test('a record this user cannot read is skipped by pulls and reported; calls on 
   assert.ok(out.kinds.includes(`unreadable-job ${unreadable}`), out.kinds.join(', '))
   assert.equal(out.stats.pending, 1, 'stats count it as pending, as they count a damaged one')
 })
+
+test('filesystem errors keep the OS message and errno name', async () => {
+  const { dir, untouched } = sandbox()
+  const store = new JobStore({ dir })
+  const { id } = await store.create('x')
+  fs.rmSync(path.join(dir, 'tmp'), { recursive: true })
+  fs.writeFileSync(path.join(dir, 'tmp'), 'a file where the temporary folder should be')
+  await assert.rejects(store.queue(id, 't'), (err) => {
+    assert.equal(err.code, 'ENOTDIR')
+    assert.match(err.message, /^ENOTDIR: .*not a directory/i)
+    assert.ok(err.path.startsWith(path.join(dir, 'tmp')))
+    return true
+  })
+  assert.deepEqual((await store.get(id)).waiting, [], 'nothing queued')
+  assert.equal(fs.existsSync(path.join(dir, 'waiting', id)), false, 'no marker left for a target that was not added')
+  untouched()
+})
+
+test("opening a store removes only its own old temporary files: no folder, no link, no foreign file", () => {
+  const { dir, untouched } = sandbox()
+  new JobStore({ dir }).close()
+  const old = new Date(Date.now() - 3600e3)
+  const tmp = (name) => path.join(dir, 'tmp', name)
+  for (const name of ['tmp-00000000000000ab-1', 'notes.txt', 'tmp-old']) {
+    fs.writeFileSync(tmp(name), 'x')
+    fs.utimesSync(tmp(name), old, old)
+  }
+  fs.writeFileSync(tmp('tmp-00000000000000ab-2'), 'young')
+  fs.mkdirSync(tmp('tmp-00000000000000ab-3'))
+  fs.writeFileSync(tmp('tmp-00000000000000ab-3/state.json'), 'x')
+  fs.utimesSync(tmp('tmp-00000000000000ab-3'), old, old)
+  fs.symlinkSync('notes.txt', tmp('tmp-00000000000000ab-4'))
+  fs.lutimesSync(tmp('tmp-00000000000000ab-4'), old, old)
+  new JobStore({ dir }).close()
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')).sort(), [
+    'notes.txt',
+    'tmp-00000000000000ab-2',
+    'tmp-00000000000000ab-3',
+    'tmp-00000000000000ab-4',
+    'tmp-old',
+  ])
+  untouched()
+})
+
+test("a store opened on a folder with its own tmp/ deletes none of the foreign files there", () => {
+  const dir = projectFolder()
+  const before = snapshot(path.join(dir, 'tmp'))
+  new JobStore({ dir }).close()
+  assert.deepEqual(snapshot(path.join(dir, 'tmp')), before, 'tmp/ is as it was')
+})
+
+test('a full disk (ENOSPC): calls fail with ENOSPC, nothing acknowledged changes, and the store recovers', (t) =>
+  fullDiskCase(t, {
+    code: 'ENOSPC',
+    break: (dir) => {
+      const filler = fill(dir)
+      assert.equal(fs.statfsSync(dir).bavail, 0, 'the disk is full')
+      return () => fs.rmSync(filler)
+    },
+  }))
+
+test('a read-only filesystem (EROFS): calls fail with EROFS and the store recovers when writable', (t) =>
+  fullDiskCase(t, {
+    code: 'EROFS',
+    break: (dir) => {
+      execFileSync('mount', ['-o', 'remount,ro', dir])
+      return () => execFileSync('mount', ['-o', 'remount,rw', dir])
+    },
+  }))
 
 test('close() releases every descriptor: the filesystem can be unmounted, later calls fail ECLOSED', async (t) => {
   if (process.platform !== 'linux' || process.getuid() !== 0) return t.skip('needs root on Linux to mount a tmpfs')
@@ -290,86 +441,4 @@ test('opening and closing 1,000 stores leaves the fd and thread counts where the
   await settled(() => fds() === start && threads() <= startThreads)
   assert.equal(fds(), start)
   assert.ok(threads() <= startThreads, `${threads()} threads, ${startThreads} at the start`)
-})
-
-/** Resolves once `probe()` gives the same truthy answer twice in a row 50 ms apart (at most 3 s). */
-async function settled(probe) {
-  let last
-  for (let i = 0; i < 60; i++) {
-    const now = probe()
-    if (now && now === last) return
-    last = now
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-test('one JSON rule for requests and targets: what JSON.stringify writes, nested at most 128 levels', async () => {
-  const store = new JobStore({ dir: tempDir() })
-  const nest = (levels) => {
-    let v = 'bottom'
-    for (let i = 0; i < levels; i++) v = [v]
-    return v
-  }
-  const { id } = await store.create(nest(128))
-  await store.queue(id, nest(128))
-  await store.queue(id, '\ud800')
-  await store.queue(id, { '\udc00': 'lone' })
-  assert.deepEqual((await store.get(id)).request, nest(128))
-  await store.unqueue(id, '\ud800')
-  await store.unqueue(id, { '\udc00': 'lone' })
-  await store.unqueue(id, nest(128))
-  assert.deepEqual((await store.get(id)).waiting, [], 'lone surrogates and deep targets are compared and removed')
-  for (const [call, name] of [
-    [() => store.create(nest(129)), 'request'],
-    [() => store.queue(id, nest(129)), 'target'],
-    [() => store.update(id, 0, nest(129)), 'newRequest'],
-  ]) {
-    await assert.rejects(call(), (err) => err.code === 'ERR_INVALID_ARG_VALUE' && err.message.includes(`"${name}"`) && /at most 128 levels/.test(err.message))
-  }
-  const cyclic = {}
-  cyclic.self = cyclic
-  await assert.rejects(store.queue(id, cyclic), (err) => err.code === 'ERR_INVALID_ARG_VALUE' && err.message.includes('"target"') && /circular/i.test(err.message))
-  await assert.rejects(store.create(10n), (err) => err.message.includes('"request"') && /BigInt/.test(err.message))
-  await store.close()
-})
-
-test('check reports every dangling marker with its age; repair removes only those past the grace period', async () => {
-  const dir = tempDir()
-  const store = new JobStore({ dir })
-  fs.symlinkSync('../jobs/job-young', path.join(dir, 'pending', 'job-young'))
-  fs.symlinkSync('../jobs/job-old', path.join(dir, 'waiting', 'job-old'))
-  fs.lutimesSync(path.join(dir, 'waiting', 'job-old'), OLD, OLD)
-  const found = await store.check()
-  const young = found.find((p) => p.id === 'job-young')
-  const old = found.find((p) => p.id === 'job-old')
-  assert.equal(young.kind, 'dangling-marker')
-  assert.ok(young.ageMs >= 0 && young.ageMs < 60e3, `young marker age ${young.ageMs}`)
-  assert.ok(old.ageMs > 23 * 3600e3, `old marker age ${old.ageMs}`)
-  const repaired = await store.check({ repair: true })
-  assert.equal(repaired.find((p) => p.id === 'job-old').repaired, true)
-  const left = repaired.find((p) => p.id === 'job-young')
-  assert.equal(left.repaired, false)
-  assert.match(left.message, /grace/)
-  assert.ok(fs.lstatSync(path.join(dir, 'pending', 'job-young')).isSymbolicLink(), 'the young marker is kept')
-  assert.throws(() => fs.lstatSync(path.join(dir, 'waiting', 'job-old')))
-  await store.close()
-})
-
-test('get() never invents time: a 1.2.0 record has createdAt and fulfilledAt null', async () => {
-  const dir = tempDir()
-  new JobStore({ dir }).close()
-  const old = path.join(dir, 'jobs', 'job--7-xyz')
-  fs.mkdirSync(old)
-  fs.writeFileSync(path.join(old, 'state.json'), '{"version":0,"state":2,"waiting":[],"request":1}')
-  fs.writeFileSync(path.join(old, 'value'), 'v')
-  const store = new JobStore({ dir })
-  const info = await store.get('job--7-xyz')
-  assert.equal(info.state, 'fulfilled')
-  assert.equal(info.createdAt, null)
-  assert.equal(info.fulfilledAt, null)
-  const { id } = await store.create(2)
-  await store.fulfill(id, 'w')
-  const ours = await store.get(id)
-  assert.ok(ours.createdAt instanceof Date && ours.fulfilledAt instanceof Date && ours.fulfilledAt >= ours.createdAt)
-  await store.close()
 })
