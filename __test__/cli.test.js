@@ -33,6 +33,8 @@ test('stats prints the counts as a table, or as JSON with --json', async () => {
     claimed: 0,
     fulfilled: 1,
     waiting: 1,
+    failed: 0,
+    delayed: 0,
     oldestPendingAgeMs: 'number',
   })
 })
