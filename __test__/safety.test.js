@@ -103,10 +103,10 @@ async function fullDiskCase(t, failure) {
   untouched()
 }
 
-/** Resolves once `probe()` gives the same truthy answer twice in a row 50 ms apart (at most 3 s). */
+/** Resolves once `probe()` gives the same truthy answer twice in a row 50 ms apart (at most 6 s). */
 async function settled(probe) {
   let last
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 120; i++) {
     const now = probe()
     if (now && now === last) return
     last = now
