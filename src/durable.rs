@@ -158,13 +158,8 @@ impl DirSync {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::folder::scratch;
   use std::sync::Arc;
-
-  fn scratch() -> (tempfile::TempDir, Folder) {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = Folder::open(dir.path()).unwrap();
-    (dir, folder)
-  }
 
   #[test]
   fn replace_is_atomic_and_leaves_no_temp_file() {

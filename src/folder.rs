@@ -383,15 +383,17 @@ fn openat2_beneath(
   None
 }
 
+/// A fresh folder for the core's tests, removed when the guard drops.
+#[cfg(test)]
+pub(crate) fn scratch() -> (tempfile::TempDir, Folder) {
+  let dir = tempfile::tempdir().unwrap();
+  let folder = Folder::open(dir.path()).unwrap();
+  (dir, folder)
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  fn scratch() -> (tempfile::TempDir, Folder) {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = Folder::open(dir.path()).unwrap();
-    (dir, folder)
-  }
 
   fn is_loop(e: &io::Error) -> bool {
     Errno::from_io_error(e) == Some(Errno::LOOP)

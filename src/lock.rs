@@ -316,12 +316,7 @@ fn parse_proc_locks(text: &str) -> HashSet<(u64, u64, u64)> {
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  fn scratch() -> (tempfile::TempDir, Folder) {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = Folder::open(dir.path()).unwrap();
-    (dir, folder)
-  }
+  use crate::folder::scratch;
 
   #[test]
   fn held_locks_are_seen_without_taking_them() {
