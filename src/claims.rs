@@ -121,7 +121,8 @@ impl Claims {
         ))
       }
     };
-    match held.lock.lost(folder) {
+    // The path only: the watcher re-asserts the lock itself every interval.
+    match held.lock.moved(folder) {
       None => Ok(()),
       Some(loss) => Err(StoreError::new(
         Code::Compromised,

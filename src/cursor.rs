@@ -33,6 +33,8 @@ impl Cursor {
   /// Lists the oldest ids again, or with `after` the oldest ones newer than it.
   fn refill(&mut self, folder: &Folder, dir: &str, after: Option<&str>) -> Result<()> {
     let started = Instant::now();
+    // A listing is the moment to notice sub-folders removed or replaced by others.
+    folder.revalidate();
     let ids = Layout::list_oldest(folder, dir, CURSOR_SIZE, after)?;
     self.more_after = (ids.len() == CURSOR_SIZE).then(|| ids[ids.len() - 1].clone());
     self.ids = ids.into();

@@ -11,10 +11,12 @@
 //! Paths given to a [`Folder`] are relative, `/`-separated, and come from `layout` (validated
 //! ids only), so none of them holds `..`.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -97,6 +99,16 @@ pub struct Folder {
   root: OwnedFd,
   path: PathBuf,
   identity: Identity,
+  /// Descriptors of the sub-folders (`jobs`, `pending`, …), opened once and kept, so a path
+  /// below one costs no open of its parent. Dropped by [`Folder::forget_subs`] when a sub-folder
+  /// is made anew, and checked against the path at each [`Folder::revalidate`].
+  subs: Mutex<HashMap<String, (Arc<OwnedFd>, Identity)>>,
+}
+
+/// A folder to work relative to: the store folder, or a kept sub-folder.
+enum Base {
+  Root,
+  Sub(Arc<OwnedFd>),
 }
 
 impl Folder {
@@ -112,7 +124,59 @@ impl Folder {
       root,
       path: path.to_path_buf(),
       identity,
+      subs: Mutex::default(),
     })
+  }
+
+  fn fd<'a>(&'a self, base: &'a Base) -> BorrowedFd<'a> {
+    match base {
+      Base::Root => self.root.as_fd(),
+      Base::Sub(fd) => fd.as_fd(),
+    }
+  }
+
+  /// The kept descriptor of the sub-folder `name`, opening it (without following a link) the
+  /// first time.
+  fn sub(&self, name: &str) -> io::Result<Arc<OwnedFd>> {
+    if let Some((fd, _)) = self.subs.lock().unwrap().get(name) {
+      return Ok(fd.clone());
+    }
+    let fd = Arc::new(rustix::fs::openat(
+      &self.root,
+      name,
+      OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+      Mode::empty(),
+    )?);
+    let identity = Meta::of(&rustix::fs::fstat(&*fd)?).identity;
+    self
+      .subs
+      .lock()
+      .unwrap()
+      .insert(name.to_owned(), (fd.clone(), identity));
+    Ok(fd)
+  }
+
+  /// Where `rel` starts: below a kept sub-folder when it has more than one component.
+  fn split<'r>(&self, rel: &'r str) -> io::Result<(Base, &'r str)> {
+    match rel.split_once('/') {
+      Some((first, rest)) if first != "." => Ok((Base::Sub(self.sub(first)?), rest)),
+      _ => Ok((Base::Root, rel)),
+    }
+  }
+
+  /// Forgets the kept sub-folder descriptors (a sub-folder was made anew).
+  pub fn forget_subs(&self) {
+    self.subs.lock().unwrap().clear();
+  }
+
+  /// Forgets any kept sub-folder that its path no longer names (removed, or replaced by
+  /// another process): cheap, one `lstat` each; run at each pull listing.
+  pub fn revalidate(&self) {
+    let mut subs = self.subs.lock().unwrap();
+    subs.retain(|name, (_, identity)| {
+      rustix::fs::statat(&self.root, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| Meta::of(&stat).identity == *identity)
+    });
   }
 
   /// The kind of filesystem the folder is on (`statfs`).
@@ -156,14 +220,16 @@ impl Folder {
     if rel == "." {
       return Ok(rustix::fs::openat(&self.root, ".", flags, mode)?);
     }
+    let (base, rel) = self.split(rel)?;
+    let start = self.fd(&base);
     #[cfg(target_os = "linux")]
-    if let Some(opened) = openat2_beneath(&self.root, rel, flags, mode) {
+    if let Some(opened) = openat2_beneath(start, rel, flags, mode) {
       return opened;
     }
     let mut steps = rel.split('/').peekable();
     let mut dir: Option<OwnedFd> = None;
     while let Some(step) = steps.next() {
-      let base = dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
+      let base = dir.as_ref().map_or(start, |d| d.as_fd());
       let step_flags = if steps.peek().is_some() {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
       } else {
@@ -180,13 +246,8 @@ impl Folder {
     rel: &str,
     op: impl FnOnce(BorrowedFd<'_>, &str) -> rustix::io::Result<T>,
   ) -> io::Result<T> {
-    match rel.rsplit_once('/') {
-      None => Ok(op(self.root.as_fd(), rel)?),
-      Some((parent, name)) => {
-        let parent = self.open_dir(parent)?;
-        Ok(op(parent.as_fd(), name)?)
-      }
-    }
+    let (parent, name) = self.parent_of(rel)?;
+    Ok(op(self.fd(&parent), name)?)
   }
 
   /// A descriptor of the folder `rel` (`"."` for the store folder itself).
@@ -197,9 +258,18 @@ impl Folder {
   /// The whole content of the regular file `rel`.
   pub fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
     let mut file = File::from(self.open_beneath(rel, OFlags::RDONLY, Mode::empty())?);
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    // Records are small: read in chunks rather than through read_to_end, which asks the size
+    // first (an fstat and an lseek per file).
+    let mut bytes = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 16384];
+    loop {
+      match file.read(&mut chunk) {
+        Ok(0) => return Ok(bytes),
+        Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => return Err(e),
+      }
+    }
   }
 
   /// Creates `rel`, which must not exist, and writes `bytes` into it; fsyncs it when `sync`.
@@ -275,15 +345,23 @@ impl Folder {
   pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
     let (from_dir, from_name) = self.parent_of(from)?;
     let (to_dir, to_name) = self.parent_of(to)?;
-    let from_fd = from_dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
-    let to_fd = to_dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
-    Ok(rustix::fs::renameat(from_fd, from_name, to_fd, to_name)?)
+    Ok(rustix::fs::renameat(
+      self.fd(&from_dir),
+      from_name,
+      self.fd(&to_dir),
+      to_name,
+    )?)
   }
 
-  fn parent_of<'a>(&self, rel: &'a str) -> io::Result<(Option<OwnedFd>, &'a str)> {
+  /// The folder holding `rel`'s last component, and that component: a kept sub-folder costs no
+  /// open; a deeper folder is opened (without following links).
+  fn parent_of<'a>(&self, rel: &'a str) -> io::Result<(Base, &'a str)> {
     match rel.rsplit_once('/') {
-      None => Ok((None, rel)),
-      Some((parent, name)) => Ok((Some(self.open_dir(parent)?), name)),
+      None => Ok((Base::Root, rel)),
+      Some((parent, name)) if !parent.contains('/') && parent != "." => {
+        Ok((Base::Sub(self.sub(parent)?), name))
+      }
+      Some((parent, name)) => Ok((Base::Sub(Arc::new(self.open_dir(parent)?)), name)),
     }
   }
 
@@ -356,7 +434,7 @@ impl Folder {
 /// the caller walks step by step).
 #[cfg(target_os = "linux")]
 fn openat2_beneath(
-  root: &OwnedFd,
+  root: BorrowedFd<'_>,
   rel: &str,
   flags: OFlags,
   mode: Mode,

@@ -135,7 +135,12 @@ impl FileLock {
       Err(e) => return Err(failed(e)),
     }
     // Looked at under the lock, so the length and time are the last holder's final ones.
-    let (identity, len, modified_ms) = identity_of(&file).map_err(failed)?;
+    // Short state locks are never checked against their path: they need no fstat.
+    let (identity, len, modified_ms) = if verify {
+      identity_of(&file).map_err(failed)?
+    } else {
+      (Identity { dev: 0, ino: 0 }, 0, 0.0)
+    };
     let lock = FileLock {
       file,
       rel: rel.to_owned(),
@@ -204,7 +209,18 @@ impl FileLock {
     }
   }
 
+  /// Checks that the lock file is still the one locked (not removed or replaced): the check a
+  /// fenced call makes, one `lstat`.
+  pub fn moved(&self, folder: &Folder) -> Option<Loss> {
+    if !self.verified {
+      return None;
+    }
+    self.lost_path(folder)
+  }
+
   /// Checks that this lock still guards its file in `folder`; `Some` says how it was lost.
+  /// Besides [`FileLock::moved`], re-asserts the lock, which fails on network filesystems once
+  /// the server dropped it (the claim watcher's periodic check).
   pub fn lost(&self, folder: &Folder) -> Option<Loss> {
     if !self.verified {
       return None;

@@ -718,6 +718,8 @@ impl Store {
   fn with_folders<T>(&self, f: &Folder, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
     match op() {
       Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        // The kept sub-folder descriptors may name folders removed since.
+        f.forget_subs();
         if self.layout.make_folders(f).is_err() {
           return Err(e);
         }
@@ -735,8 +737,12 @@ impl Store {
     let attempt =
       || durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability());
     match attempt() {
-      Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) && !f.exists(TMP) => {
-        self.layout.make_folders(f)?;
+      Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) => {
+        // tmp/ (or the kept descriptor of it) is gone: look again, re-making it if missing.
+        f.forget_subs();
+        if !f.exists(TMP) {
+          self.layout.make_folders(f)?;
+        }
         attempt()
       }
       done => done,

@@ -23,6 +23,8 @@ pub struct Wake {
 #[derive(Default)]
 struct WakeState {
   generation: u64,
+  /// Threads asleep in `wait_for` now.
+  waiters: usize,
   closed: bool,
   /// Waits asked to stop, by the caller's token.
   cancelled: HashSet<u64>,
@@ -43,10 +45,13 @@ pub enum Ended {
 }
 
 impl Wake {
-  /// Something may have become available: wake every waiter.
+  /// Something may have become available: wake every waiter (a system call only if there is one).
   pub fn bump(&self) {
-    self.state.lock().unwrap().generation += 1;
-    self.changed.notify_all();
+    let mut st = self.state.lock().unwrap();
+    st.generation += 1;
+    if st.waiters > 0 {
+      self.changed.notify_all();
+    }
   }
 
   /// Starts watching `dirs` once; later calls do nothing. Failing to watch (no inotify
@@ -123,13 +128,15 @@ impl Wake {
       let nap = (deadline - now)
         .min(BACKSTOP)
         .min(next().unwrap_or(BACKSTOP));
-      let st = self.state.lock().unwrap();
-      let _ = self
+      let mut st = self.state.lock().unwrap();
+      st.waiters += 1;
+      let (mut st, _) = self
         .changed
         .wait_timeout_while(st, nap, |st| {
           st.generation == seen && !st.closed && !st.cancelled.contains(&token)
         })
         .unwrap();
+      st.waiters -= 1;
     };
     self.state.lock().unwrap().cancelled.remove(&token);
     outcome
