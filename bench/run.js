@@ -382,7 +382,8 @@ function nodeTrial(ctx, system, spec, { seed, value } = {}) {
       if (seed) seed(t.store)
       const result = await runTrial(ctx, { system, dir: t.store, ...spec }, t.env)
       if (spec.n && result.n !== spec.n) throw new Error(`${system} ${spec.role} did ${result.n} of ${spec.n} jobs`)
-      return { value: value ? value(result) : result.n / result.secs }
+      const extra = result.loop_gap_max_ms === undefined ? undefined : { loop_gap_max_ms: round(result.loop_gap_max_ms, 2), op_p99_ms: round(result.op_p99_ms, 3) }
+      return { value: value ? value(result) : result.n / result.secs, extra }
     } finally {
       ctx.trials.remove(t)
     }
@@ -773,6 +774,15 @@ function targets(ctx) {
       const growth = med(hi, 'ours') && med(lo, 'ours') ? med(hi, 'ours') / med(lo, 'ours') : null
       add(`W5 depth ${hi.depth} ≤ 1.3× depth ${lo.depth} (${d})`, round(growth, 3), growth <= 1.3, 'ours µs/job at deepest ÷ at shallowest')
       for (const r of w5) add(`W5 depth ${r.depth} ≤ 1.5× floor's time (${d})`, r.ratios.floor, r.ratios.floor <= 1.5, 'ours ÷ floor, µs/job')
+    }
+    for (const w of ['W1', 'W2']) {
+      const r = find(w, durable)
+      const extra = r && r.results.ours && r.results.ours.extra
+      if (!extra || !extra.length) continue
+      const gap = Math.max(...extra.map((x) => x.loop_gap_max_ms))
+      const p99 = Math.max(...extra.map((x) => x.op_p99_ms))
+      add(`${w} longest gap between 1 ms timer ticks ≤ 5 ms (${d})`, round(gap, 2), gap <= 5, 'ms, worst round, ours')
+      add(`${w} one operation's p99 ≤ 1 ms (${d})`, round(p99, 3), p99 <= 1, 'ms per awaited call, worst round, ours')
     }
     const w5d = find('W5d', durable)
     if (w5d && med(w5d, 'delayed') && med(w5d, 'plain')) {

@@ -17,15 +17,18 @@ const ROLES = {
   /** W1: `n` creates, `inflight` at a time. */
   async create(sys, { n, inflight = 1 }) {
     let next = 0
+    const loop = eventLoopProbe()
     const t0 = now()
     const lane = async () => {
       while (next < n) {
         const i = next++
+        const t = now()
         await sys.create({ i })
+        loop.op(t)
       }
     }
     await Promise.all(Array.from({ length: Math.min(inflight, n) }, lane))
-    return { n, secs: secsSince(t0) }
+    return { n, secs: secsSince(t0), ...loop.stop() }
   },
 
   /** W2 and W5: pull + fulfil + release, `n` times (or until the queue is empty). The first job
@@ -154,18 +157,52 @@ async function loop(n, take, finish, warmup = 0) {
   let done = 0
   let firstSecs = 0
   let restStart = null
+  const probe = eventLoopProbe()
   const t0 = now()
   while (done < n) {
     if (done === 1 + warmup) restStart = now()
+    let t = now()
     const item = await take()
+    probe.op(t)
     if (!item) break
+    t = now()
     await finish(item)
+    probe.op(t)
     done++
     if (done === 1) firstSecs = secsSince(t0)
   }
   const secs = secsSince(t0)
   const restN = Math.max(0, done - 1 - warmup)
-  return { n: done, secs, first_secs: firstSecs, rest_n: restN, rest_secs: restStart === null ? 0 : secsSince(restStart) }
+  return { n: done, secs, first_secs: firstSecs, rest_n: restN, rest_secs: restStart === null ? 0 : secsSince(restStart), ...probe.stop() }
+}
+
+/**
+ * What a loop does to the event loop: the longest gap between two ticks of a 1 ms timer while
+ * it runs (timers starve if the loop never yields), and the 99th percentile of one awaited
+ * operation (an upper bound of how long one inline call blocks the thread).
+ */
+function eventLoopProbe() {
+  let last = now()
+  let longest = 0n
+  const timer = setInterval(() => {
+    const t = now()
+    if (t - last > longest) longest = t - last
+    last = t
+  }, 1)
+  const ops = []
+  return {
+    op(t0) {
+      ops.push(Number(now() - t0) / 1e6)
+    },
+    stop() {
+      clearInterval(timer)
+      const t = now()
+      if (t - last > longest) longest = t - last
+      ops.sort((a, b) => a - b)
+      const p99 = ops.length ? ops[Math.min(ops.length - 1, Math.floor(ops.length * 0.99))] : null
+      return { loop_gap_max_ms: Number(longest) / 1e6, op_p99_ms: p99 }
+    },
+  }
 }
 
 function vmHwm() {
