@@ -11,7 +11,7 @@ const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
-const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss']
+const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss', 'syscalls']
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -567,6 +567,75 @@ const WORKLOADS = {
     }
   },
 
+  /**
+   * Syscalls per job (strace -f -c; counts, so the machine's load does not matter): N creates
+   * and N pull + fulfil + release cycles, relaxed, ours against the floor. Each count is the
+   * difference of a run of N and a run of none, divided by N, so start-up is left out.
+   */
+  async syscalls(ctx) {
+    if (spawnSync('strace', ['-V']).status !== 0) {
+      process.stderr.write('  syscalls: strace is not installed; skipped\n')
+      return
+    }
+    const n = ctx.opts.n
+    const probe = path.join(__dirname, 'lib', 'syscall-probe.js')
+    const count = (argv) => {
+      const out = path.join(os.tmpdir(), `fjs-strace-${process.pid}-${Math.random().toString(36).slice(2)}`)
+      spawnSync('strace', ['-f', '-c', '-o', out, ...argv], { stdio: 'ignore', timeout: ctx.opts.timeout * 1000 })
+      const table = {}
+      for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
+        const cols = line.trim().split(/\s+/)
+        if (cols.length >= 5 && /^\d/.test(cols[0]) && cols[cols.length - 1] !== 'total') table[cols[cols.length - 1]] = Number(cols[3])
+      }
+      fs.rmSync(out, { force: true })
+      return table
+    }
+    const perJob = (run) => {
+      const none = run(0)
+      const many = run(n)
+      const names = new Set([...Object.keys(none), ...Object.keys(many)])
+      const table = {}
+      for (const name of names) {
+        const per = ((many[name] || 0) - (none[name] || 0)) / n
+        if (per >= 0.05) table[name] = round(per, 2)
+      }
+      return { total: round(Object.values(table).reduce((a, b) => a + b, 0), 2), table }
+    }
+    for (const [role, floorCmd] of [
+      ['create', 'create'],
+      ['drain', 'drain'],
+    ]) {
+      const oursRun = (k) => {
+        const t = ctx.trials.fresh()
+        try {
+          if (role === 'drain') seedPending(ctx, t.store, k)
+          return count([process.execPath, probe, role, String(k), t.store, ctx.opts.ours])
+        } finally {
+          ctx.trials.remove(t)
+        }
+      }
+      const floorRun = (k) => {
+        const t = ctx.trials.fresh()
+        try {
+          if (role === 'drain') seedPending(ctx, t.store, k)
+          return count([ctx.floorBin, floorCmd, '--dir', t.store, '--n', String(Math.max(k, 1))])
+        } finally {
+          ctx.trials.remove(t)
+        }
+      }
+      const ours = perJob(oursRun)
+      // The floor does at least one job; its fixed cost is left out the same way.
+      const floor = perJob((k) => floorRun(k === 0 ? 1 : k + 1))
+      finishRow(
+        ctx,
+        { workload: 'SYS', variant: `${role === 'create' ? 'create' : 'pull + fulfil + release'} (relaxed)`, durable: false, unit: 'syscalls/job', higher: false, n },
+        { ours: [ours.total], floor: [floor.total] },
+        { ours: [ours.table], floor: [floor.table] },
+        {},
+      )
+    }
+  },
+
   async w6(ctx) {
     const { w6Samples, legacyW6Samples } = ctx.opts
     for (const durable of ctx.opts.durable) {
@@ -783,6 +852,17 @@ function targets(ctx) {
       const p99 = Math.max(...extra.map((x) => x.op_p99_ms))
       add(`${w} longest gap between 1 ms timer ticks ≤ 5 ms (${d})`, round(gap, 2), gap <= 5, 'ms, worst round, ours')
       add(`${w} one operation's p99 ≤ 1 ms (${d})`, round(p99, 3), p99 <= 1, 'ms per awaited call, worst round, ours')
+    }
+    if (!durable) {
+      for (const [variant, slack, what] of [
+        ['create (relaxed)', 1, 'create'],
+        ['pull + fulfil + release (relaxed)', 4, 'cycle'],
+      ]) {
+        const r = ctx.rows.find((x) => x.workload === 'SYS' && x.variant === variant)
+        const o = r && med(r, 'ours')
+        const f = r && med(r, 'floor')
+        if (o && f) add(`syscalls per ${what} ≤ floor + ${slack}`, o, o <= f + slack, `ours ${o} vs floor ${f} per job (strace -f -c)`)
+      }
     }
     const w5d = find('W5d', durable)
     if (w5d && med(w5d, 'delayed') && med(w5d, 'plain')) {
