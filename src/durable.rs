@@ -42,6 +42,24 @@ pub fn replace_file(
   })
 }
 
+/// Like [`replace_file`], for the file `name` in the open folder `dir` (`shown` names it in
+/// errors); fsyncs `dir` after the rename when durable.
+pub fn replace_file_in(
+  folder: &Folder,
+  tmp: &str,
+  dir: &std::os::fd::OwnedFd,
+  name: &str,
+  shown: &str,
+  bytes: &[u8],
+  durability: Durability,
+) -> Result<()> {
+  write_new_file(folder, tmp, bytes, durability)?;
+  folder.rename_into(tmp, dir, name).map_err(|e| {
+    let _ = folder.unlink(tmp);
+    StoreError::io(&e, Op::Rename, &folder.full(shown))
+  })
+}
+
 /// Creates `path` (which must not exist) holding `bytes`; fsynced when durable. Removes it again
 /// on failure.
 pub fn write_new_file(

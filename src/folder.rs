@@ -353,6 +353,18 @@ impl Folder {
     )?)
   }
 
+  /// Renames `from` (below the folder) to `name` inside the open folder `dir` (a job folder
+  /// the caller opened once for several writes); replaces a file there.
+  pub fn rename_into(&self, from: &str, dir: &OwnedFd, name: &str) -> io::Result<()> {
+    let (from_dir, from_name) = self.parent_of(from)?;
+    Ok(rustix::fs::renameat(
+      self.fd(&from_dir),
+      from_name,
+      dir,
+      name,
+    )?)
+  }
+
   /// The folder holding `rel`'s last component, and that component: a kept sub-folder costs no
   /// open; a deeper folder is opened (without following links).
   fn parent_of<'a>(&self, rel: &'a str) -> io::Result<(Base, &'a str)> {

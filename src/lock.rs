@@ -136,10 +136,10 @@ impl FileLock {
     }
     // Looked at under the lock, so the length and time are the last holder's final ones.
     // Short state locks are never checked against their path: they need no fstat.
-    let (identity, len, modified_ms) = if verify {
+    let (identity, len, modified_ms, links) = if verify {
       identity_of(&file).map_err(failed)?
     } else {
-      (Identity { dev: 0, ino: 0 }, 0, 0.0)
+      (Identity { dev: 0, ino: 0 }, 0, 0.0, 1)
     };
     let lock = FileLock {
       file,
@@ -150,8 +150,9 @@ impl FileLock {
       len,
       modified_ms,
     };
-    // The folder may have been removed between open and lock: then the lock guards nothing.
-    if verify && lock.lost_path(folder).is_some() {
+    // The job may have been deleted between open and lock: then the lock guards nothing. (A job
+    // moved out whole but not yet deleted keeps its file; the caller then finds no record.)
+    if links == 0 {
       return Ok(Claim::Missing);
     }
     Ok(Claim::Acquired(lock))
@@ -252,17 +253,23 @@ impl FileLock {
   }
 }
 
-/// Which file `file` is, with its length and modification time (ms), from one `fstat`.
+/// Which file `file` is, with its length, modification time (ms) and link count, from one
+/// `fstat`.
 // The stat field widths differ across platforms (macOS's st_dev is an i32).
 #[allow(clippy::unnecessary_cast)]
-fn identity_of(file: &File) -> io::Result<(Identity, u64, f64)> {
+fn identity_of(file: &File) -> io::Result<(Identity, u64, f64, u64)> {
   let stat = rustix::fs::fstat(file)?;
   let identity = Identity {
     dev: stat.st_dev as u64,
     ino: stat.st_ino as u64,
   };
   let modified_ms = stat.st_mtime as f64 * 1000.0 + (stat.st_mtime_nsec as f64 / 1e6).floor();
-  Ok((identity, stat.st_size as u64, modified_ms))
+  Ok((
+    identity,
+    stat.st_size as u64,
+    modified_ms,
+    stat.st_nlink as u64,
+  ))
 }
 
 /// Which lock files someone holds right now, in any process, seen without taking any lock (so a

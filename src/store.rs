@@ -6,7 +6,9 @@
 //! it, and removed only after the state that no longer needs it is on disk. Every file is
 //! reached through `folder`, which never follows a link below the store folder.
 
+use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -238,10 +240,13 @@ impl Store {
       .map_err(|e| StoreError::io(&e, Op::CreateFolder, &f.full(tmp)))?;
     let record = format!("{tmp}/{}", layout::STATE_FILE);
     durable::write_new_file(f, &record, state.to_json().as_bytes(), self.durability())?;
-    // Every job is fulfilled some day, under its state lock: make that file now, in the folder
-    // being built, rather than as an extra new inode on the fulfil path.
-    let lock = format!("{tmp}/{}", LockKind::State.file_name());
-    durable::write_new_file(f, &lock, b"", Durability::Relaxed)?;
+    // Every job is fulfilled some day, under its state lock. When durable, make that file now,
+    // in the folder being built (fsynced with it), rather than as a new inode on the fulfil path;
+    // when not, the fulfil's lock makes it in the same system call that opens it.
+    if self.durability() == Durability::Durable {
+      let lock = format!("{tmp}/{}", LockKind::State.file_name());
+      durable::write_new_file(f, &lock, b"", Durability::Relaxed)?;
+    }
     durable::sync_dir(f, tmp, self.durability())
   }
 
@@ -329,11 +334,21 @@ impl Store {
       self.remove_link(&f, &Layout::pending_link(id))?;
       return Err(already_resolved());
     }
-    // Value before state: a record that says fulfilled always has its value.
-    self.replace(&f, &Layout::value_file(id), value)?;
+    // Value before state: a record that says fulfilled always has its value. The job folder
+    // is opened once for both (without following a link), not once per file.
+    let job_dir = Layout::job_dir(id);
+    let dir = f
+      .open_dir(&job_dir)
+      .map_err(|e| StoreError::io(&e, Op::OpenFolder, &f.full(&job_dir)))?;
+    self.replace_in(&f, &dir, id, layout::VALUE_FILE, value)?;
     state.status = JobStatus::Fulfilled;
     state.fulfilled_at_ms = Some(now_ms());
-    self.write_state(&f, id, &state)?;
+    self.replace_in(&f, &dir, id, layout::STATE_FILE, state.to_json().as_bytes())?;
+    if self.durability() == Durability::Durable {
+      File::from(dir)
+        .sync_all()
+        .map_err(|e| StoreError::io(&e, Op::Fsync, &f.full(&job_dir)))?;
+    }
     // Only now, with the value on disk, does the job stop being pending (or delayed).
     self.remove_link(&f, &Layout::pending_link(id))?;
     if let Some(due) = state.run_at_ms {
@@ -727,6 +742,39 @@ impl Store {
           sync.reopen();
         }
         op()
+      }
+      done => done,
+    }
+  }
+
+  /// Replaces the file `name` of job `id`, whose folder is open as `dir`, like [`Store::replace`].
+  fn replace_in(
+    &self,
+    f: &Folder,
+    dir: &OwnedFd,
+    id: &str,
+    name: &str,
+    bytes: &[u8],
+  ) -> Result<()> {
+    let shown = format!("{}/{name}", Layout::job_dir(id));
+    let attempt = || {
+      durable::replace_file_in(
+        f,
+        &Layout::temp_path(),
+        dir,
+        name,
+        &shown,
+        bytes,
+        self.durability(),
+      )
+    };
+    match attempt() {
+      Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) => {
+        f.forget_subs();
+        if !f.exists(TMP) {
+          self.layout.make_folders(f)?;
+        }
+        attempt()
       }
       done => done,
     }
