@@ -178,6 +178,8 @@ declare namespace JobStore {
     | 'ERR_INVALID_ARG_VALUE'
     /** `require('fs-job-store')` found no native binary for this platform. */
     | 'ENATIVEMISSING'
+    /** `require('fs-job-store')` on a platform the store does not support (Windows). */
+    | 'EPLATFORM'
 
   /** The operating-system errors a store reports by their errno name (`err.path` names the file). */
   export type SystemErrorCode =
