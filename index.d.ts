@@ -213,6 +213,8 @@ declare namespace JobStore {
     | 'EREADONLY'
     /** A read-only open of a folder that has none of `jobs/`, `pending/`, `waiting/`. */
     | 'ENOTSTORE'
+    /** `require('fs-job-store')` on a platform the store does not support (Windows). */
+    | 'EPLATFORM'
 
   /** The operating-system errors a store reports by their errno name (`err.path` names the file). */
   export type SystemErrorCode =

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const JobStore = require('..')
-const { ROOT, tempDir, runNode, runFile, spawnNode, sleep } = require('./helpers')
+const { ROOT, TIME_SCALE, tempDir, runNode, runFile, spawnNode, sleep } = require('./helpers')
 
 const WORKER = path.join(__dirname, 'fixtures', 'failing-worker.js')
 const CLI = path.join(ROOT, 'bin', 'fs-job-store.js')
@@ -37,6 +37,7 @@ function supervise(t, dir, count, args = []) {
 }
 
 async function until(condition, timeoutMs, what) {
+  timeoutMs *= TIME_SCALE
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await condition()) return Date.now()
@@ -158,7 +159,7 @@ test('retries back off exponentially from backoffMs, with jitter, within bounds'
   // Attempt n waits between half and all of 100 ms × 2^(n-1) (plus scheduling slack).
   delays.forEach((delay, i) => {
     const full = 100 * 2 ** i
-    assert.ok(delay >= full / 2 - 5 && delay <= full + 250, `retry ${i + 1} came after ${delay} ms (expected ${full / 2}–${full})`)
+    assert.ok(delay >= full / 2 - 5 && delay <= full + 250 * TIME_SCALE, `retry ${i + 1} came after ${delay} ms (expected ${full / 2}–${full})`)
   })
   await store.close()
 })
@@ -187,7 +188,7 @@ test('a delayed job made in one process reaches a worker waiting in another at i
   assert.equal(got.id, id)
   t.diagnostic(`pulled ${got.at - runAt} ms after its time`)
   assert.ok(got.at >= runAt, 'not before its time')
-  assert.ok(got.at - runAt <= 400, `reached the waiting worker ${got.at - runAt} ms after its time`)
+  assert.ok(got.at - runAt <= 400 * TIME_SCALE, `reached the waiting worker ${got.at - runAt} ms after its time`)
 })
 
 test('delayed jobs come out in creation order among the due ones, and runAt takes a Date', async () => {
@@ -249,7 +250,7 @@ test('kill storm with failures mixed in: every job ends fulfilled or failed, not
     jobs.set((await store.create({ n, failTimes }, { maxAttempts: 3 })).id, { n, failTimes })
   }
   const supervisor = supervise(t, dir, 2, ['50'])
-  const stormEnds = Date.now() + 3000
+  const stormEnds = Date.now() + 3000 * TIME_SCALE
   let kills = 0
   while (Date.now() < stormEnds) {
     await sleep(50 + Math.random() * 200)

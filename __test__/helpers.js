@@ -172,7 +172,14 @@ function projectFolder() {
 /** Runs the fs-job-store command with `args`; resolves as `runFile` does. */
 const cli = (...args) => runFile(path.join(ROOT, 'bin', 'fs-job-store.js'), args, { timeoutMs: 15000 })
 
+/**
+ * How many times longer timing windows are: 1 here, more where every process runs slower
+ * (`npm run test:platforms` runs the suite on arm64 under qemu). The assertions stay the same.
+ */
+const TIME_SCALE = Number(process.env.FJS_TEST_TIME_SCALE) || 1
+
 module.exports = {
+  TIME_SCALE,
   ROOT,
   tempDir,
   newStore,
