@@ -4,12 +4,13 @@
 
 const fs = require('node:fs')
 const { fileURLToPath } = require('node:url')
-const { NativeStore } = require('./lib/native')
+const { NativeStore, ListingKind } = require('./lib/native')
 const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
-const LISTINGS = ['all', 'pending', 'fulfilled', 'waiting', 'failed', 'delayed']
+/** The listings `list` takes: the binding's enum, so one set of names has one owner. */
+const LISTINGS = Object.values(ListingKind)
 
 const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false, maxAbandoned: 3, maxAttempts: 1, backoffMs: 1000 }
 
@@ -195,7 +196,8 @@ class JobStore {
         throw err
       }
       if (signal && signal.aborted) throw Object.assign(new Error(`the wait for job '${id}' was aborted`), { name: 'AbortError', code: 'ABORT_ERR', cause: signal.reason })
-      if (this._closed) throw storeError('ECLOSED', 'this store was closed; open a new JobStore to use the folder again')
+      // The core's own ECLOSED, so its message has one home.
+      if (this._closed) return this._native.result(id)
       throw storeError('ETIMEDOUT', `job '${id}' did not end within ${waitMs} ms; it is still pending or delayed`, { id })
     })
   }
