@@ -178,8 +178,14 @@ const cli = (...args) => runFile(path.join(ROOT, 'bin', 'fs-job-store.js'), args
  */
 const TIME_SCALE = Number(process.env.FJS_TEST_TIME_SCALE) || 1
 
+/** Runs `node ...argv` (flags included), like `runFile`. */
+function runNodeArgs(argv, options = {}) {
+  return run(argv, options)
+}
+
 module.exports = {
   TIME_SCALE,
+  runNodeArgs,
   ROOT,
   tempDir,
   newStore,

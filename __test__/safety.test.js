@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const JobStore = require('..')
-const { tempDir, runNode, OLD, snapshot, sandbox, projectFolder } = require('./helpers')
+const { tempDir, runNode, OLD, snapshot, sandbox, projectFolder, runNodeArgs } = require('./helpers')
 
 const BAD_IDS = ['../sentinel', '../sentinel/a.txt', '..', '.', '/etc/passwd', 'a\\b', '', 'x\0y', 'a'.repeat(300), 42, null, undefined, {}, ['job-1']]
 
@@ -104,6 +104,21 @@ async function fullDiskCase(t, failure) {
 }
 
 /** Resolves once `probe()` gives the same truthy answer twice in a row 50 ms apart (at most 6 s). */
+function withoutTestContext() {
+  const env = { ...process.env }
+  delete env.NODE_TEST_CONTEXT
+  return env
+}
+
+/** A thread's name; '' for one that ended between the listing and the read. */
+function threadName(tid) {
+  try {
+    return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
 async function settled(probe) {
   let last
   for (let i = 0; i < 120; i++) {
@@ -180,6 +195,17 @@ test('a store folder that is itself a link is used: jobs land in the folder it p
   const { id } = await store.create('via a link')
   assert.ok(fs.existsSync(path.join(real, 'jobs', id, 'state.json')))
   await store.close()
+})
+
+test('without openat2 (Linux before 5.6, qemu-user) links below the store are refused just the same', async () => {
+  // The same tests again, in a process whose store walks each path step by step with O_NOFOLLOW.
+  const run = await runNodeArgs(
+    ['--test', '--test-name-pattern=is never followed|refused with ECORRUPT naming it|itself a link', __filename],
+    // Without the runner's NODE_TEST_CONTEXT, so the child reports as a run of its own.
+    { env: { ...withoutTestContext(), FS_JOB_STORE_NO_OPENAT2: '1' }, inheritEnv: false, timeoutMs: 60000 },
+  )
+  assert.equal(run.code, 0, run.stdout + run.stderr)
+  assert.match(run.stdout, /# pass 3\n/, run.stdout)
 })
 
 test('a job folder replaced by a link to a folder elsewhere is never followed', async () => {
@@ -416,7 +442,7 @@ test('opening and closing 1,000 stores leaves the fd and thread counts where the
   const fds = () => fs.readdirSync('/proc/self/fd').length
   // The folder watchers' threads (notify's inotify loop); the runtime's shared pool is not a store's.
   const threads = () =>
-    fs.readdirSync('/proc/self/task').filter((t) => /notify/i.test(fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8'))).length
+    fs.readdirSync('/proc/self/task').filter((t) => /notify/i.test(threadName(t))).length
   const cycle = async (dir) => {
     const store = new JobStore({ dir, durable: false })
     const { id } = await store.create(1)
