@@ -68,7 +68,7 @@ pub struct Meta {
 impl Meta {
   // The stat field widths differ across platforms (macOS's st_dev is an i32).
   #[allow(clippy::unnecessary_cast)]
-  fn of(stat: &rustix::fs::Stat) -> Meta {
+  pub(crate) fn of(stat: &rustix::fs::Stat) -> Meta {
     Meta {
       identity: Identity {
         dev: stat.st_dev as u64,

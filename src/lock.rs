@@ -259,15 +259,11 @@ impl FileLock {
 #[allow(clippy::unnecessary_cast)]
 fn identity_of(file: &File) -> io::Result<(Identity, u64, f64, u64)> {
   let stat = rustix::fs::fstat(file)?;
-  let identity = Identity {
-    dev: stat.st_dev as u64,
-    ino: stat.st_ino as u64,
-  };
-  let modified_ms = stat.st_mtime as f64 * 1000.0 + (stat.st_mtime_nsec as f64 / 1e6).floor();
+  let meta = crate::folder::Meta::of(&stat);
   Ok((
-    identity,
-    stat.st_size as u64,
-    modified_ms,
+    meta.identity,
+    meta.size,
+    meta.modified_ms,
     stat.st_nlink as u64,
   ))
 }

@@ -757,7 +757,7 @@ impl Store {
     bytes: &[u8],
   ) -> Result<()> {
     let shown = format!("{}/{name}", Layout::job_dir(id));
-    let attempt = || {
+    self.with_tmp(f, || {
       durable::replace_file_in(
         f,
         &Layout::temp_path(),
@@ -767,31 +767,26 @@ impl Store {
         bytes,
         self.durability(),
       )
-    };
-    match attempt() {
-      Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) => {
-        f.forget_subs();
-        if !f.exists(TMP) {
-          self.layout.make_folders(f)?;
-        }
-        attempt()
-      }
-      done => done,
-    }
+    })
   }
 
   /// Replaces `target` atomically with `bytes` (see `durable`), through a fresh temporary file.
   pub(crate) fn replace(&self, f: &Folder, target: &str, bytes: &[u8]) -> Result<()> {
-    let attempt =
-      || durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability());
-    match attempt() {
+    self.with_tmp(f, || {
+      durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability())
+    })
+  }
+
+  /// Runs a write through `tmp/`, once more if it failed with ENOENT: `tmp/` (or the kept
+  /// descriptor of it) was gone, so look again, re-making it if missing.
+  fn with_tmp(&self, f: &Folder, write: impl Fn() -> Result<()>) -> Result<()> {
+    match write() {
       Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) => {
-        // tmp/ (or the kept descriptor of it) is gone: look again, re-making it if missing.
         f.forget_subs();
         if !f.exists(TMP) {
           self.layout.make_folders(f)?;
         }
-        attempt()
+        write()
       }
       done => done,
     }
