@@ -4,13 +4,13 @@
 
 const fs = require('node:fs')
 const { fileURLToPath } = require('node:url')
-const { NativeStore, ListingKind } = require('./lib/native')
+const { NativeStore, listingNames } = require('./lib/native')
 const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
-/** The listings `list` takes: the binding's enum, so one set of names has one owner. */
-const LISTINGS = Object.values(ListingKind)
+/** The listings `list` takes, named by the core, so one set of names has one owner. */
+const LISTINGS = listingNames()
 
 const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false, maxAbandoned: 3, maxAttempts: 1, backoffMs: 1000 }
 

@@ -1,6 +1,7 @@
-//! The napi binding, and nothing else: each method converts its arguments, hands one core call
-//! to `schedule` (off the JavaScript thread), and converts the result or error back through
-//! [`ToJs`] and [`js_error`]. Threads, tables and turns belong to the core.
+//! The napi binding, and nothing else: each method converts its arguments into one core
+//! [`Call`] (which says where and in whose turn it runs), and converts the result or error back
+//! through [`ToJs`] and [`js_error`]. Threads, tables, turns and the claim watcher belong to the
+//! core.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,15 +12,15 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::JsDeferred;
 use napi_derive::napi;
 
-use crate::check::{Problem, ProblemKind as CoreProblemKind};
-use crate::claim_watch;
+use crate::calls::{self, Call};
+use crate::check::Problem;
+use crate::claim_watch::LossReport;
 use crate::claims::lost_claim_message;
 use crate::durable::Durability;
-use crate::error::{Result as CoreResult, StoreError};
+use crate::error::{Code, Result as CoreResult, StoreError};
 use crate::failure::FailOutcome;
-use crate::inspect::{JobInfo, Listing, Phase, Stats};
+use crate::inspect::{JobInfo, Listing, Stats};
 use crate::layout::Access;
-use crate::schedule;
 use crate::store::{CreateOptions, Delivery, Options, PulledJob, PulledNotification, Store};
 use crate::wake::Ended;
 
@@ -75,19 +76,11 @@ pub struct NativeStats {
   pub oldest_pending_age_ms: Option<f64>,
 }
 
-/// Where a job is.
-#[napi(string_enum = "lowercase")]
-pub enum JobPhase {
-  Pending,
-  Delayed,
-  Fulfilled,
-  Failed,
-}
-
 #[napi(object)]
 pub struct NativeJobInfo {
   pub id: String,
-  pub state: JobPhase,
+  /// Where the job is (`Phase` names: pending, delayed, fulfilled, failed).
+  pub state: String,
   pub version: f64,
   /// JSON text; absent when the record has no request.
   pub request: Option<String>,
@@ -102,37 +95,10 @@ pub struct NativeJobInfo {
   pub failures: String,
 }
 
-/// Which ids `list` gives.
-#[napi(string_enum = "lowercase")]
-pub enum ListingKind {
-  All,
-  Pending,
-  Fulfilled,
-  Waiting,
-  Failed,
-  Delayed,
-}
-
-/// The kinds of damage `check` reports.
-#[napi(string_enum = "kebab-case")]
-pub enum ProblemKind {
-  DanglingMarker,
-  LinkedJob,
-  StrayFile,
-  CorruptState,
-  UnreadableJob,
-  MissingValue,
-  StalePendingMarker,
-  MissingPendingMarker,
-  MissingWaitingMarker,
-  StaleWaitingMarker,
-  LeftoverTemporary,
-  ForeignTemporary,
-}
-
 #[napi(object)]
 pub struct NativeProblem {
-  pub kind: ProblemKind,
+  /// The problem's stable name (see the core's `ProblemKind`).
+  pub kind: String,
   pub id: Option<String>,
   pub path: String,
   pub message: String,
@@ -165,6 +131,18 @@ impl NativeStore {
     options: NativeOptions,
     on_lost: Function<FnArgs<(i64, String)>, ()>,
   ) -> Result<Self> {
+    // Weak: a store waiting to report a loss must never keep the process alive.
+    let on_lost: LostCallback = on_lost
+      .build_threadsafe_function::<(i64, String)>()
+      .weak::<true>()
+      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+    let report = LossReport(Arc::new(move |lost: crate::claims::LostClaim| {
+      let message = lost_claim_message(&lost.id, &lost.loss);
+      on_lost.call(
+        (lost.claim as i64, message),
+        ThreadsafeFunctionCallMode::NonBlocking,
+      );
+    }));
     let opened = Store::open(
       &PathBuf::from(&options.dir),
       Options {
@@ -186,51 +164,17 @@ impl NativeStore {
         max_attempts: options.max_attempts.max(1),
         backoff: wait_duration(options.backoff_ms),
         inline: options.inline,
+        lock_check_interval: Duration::from_millis(options.lock_check_interval.max(1).into()),
+        on_lost_claim: Some(report),
       },
     );
-    let core = match opened {
-      Ok(core) => Arc::new(core),
+    match opened {
+      Ok(core) => Ok(NativeStore { core }),
       Err(e) => {
         env.throw(js_error(env, e))?;
-        return Err(Error::from_status(Status::PendingException));
+        Err(Error::from_status(Status::PendingException))
       }
-    };
-    // Weak: a store waiting to report a loss must never keep the process alive.
-    let on_lost: LostCallback = on_lost
-      .build_threadsafe_function::<(i64, String)>()
-      .weak::<true>()
-      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
-    let report = Box::new(move |lost: crate::claims::LostClaim| {
-      let message = lost_claim_message(&lost.id, &lost.loss);
-      on_lost.call(
-        (lost.claim as i64, message),
-        ThreadsafeFunctionCallMode::NonBlocking,
-      );
-    });
-    let interval = Duration::from_millis(options.lock_check_interval.max(1).into());
-    if let Err(e) = claim_watch::watch(Arc::downgrade(&core), interval, report) {
-      return Err(Error::new(
-        Status::GenericFailure,
-        format!("cannot start the thread that watches claims ({e}); the process is out of threads"),
-      ));
     }
-    Ok(NativeStore { core })
-  }
-
-  /// `runAt` (ms since the epoch) delays the job; `maxAttempts` overrides the store's.
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn create<'e>(
-    &self,
-    env: &'e Env,
-    request: String,
-    run_at: Option<f64>,
-    max_attempts: Option<u32>,
-  ) -> Result<Object<'e>> {
-    let options = CreateOptions {
-      run_at_ms: run_at,
-      max_attempts,
-    };
-    self.dispatch(env, None, move |core| core.create_with(&request, &options))
   }
 
   /// Whether quick calls (`createNow`, `pullJobNow`, …) run on this thread.
@@ -239,7 +183,8 @@ impl NativeStore {
     self.core.runs_inline()
   }
 
-  /// Like `create`, run on this thread when the store runs inline: gives the id, or a Promise.
+  /// Creates a job (`runAt`, ms since the epoch, delays it; `maxAttempts` overrides the
+  /// store's): gives the id when run on this thread, or a Promise of it.
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn create_now<'e>(
     &self,
@@ -252,23 +197,17 @@ impl NativeStore {
       run_at_ms: run_at,
       max_attempts,
     };
-    self.now_or_later(env, None, move |core| core.create_with(&request, &options))
+    self.now_or_later(env, calls::create(request, options))
   }
 
-  /// Like `pullJob`, on this thread when the store runs inline and no listing is due.
+  /// Pulls a job, on this thread when the store runs inline and no listing is due.
   #[napi(ts_return_type = "NativeJob | null | Promise<NativeJob | null>")]
   pub fn pull_job_now<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-    if self.core.runs_inline() {
-      if let Some(outcome) = self.core.pull_job_listed() {
-        return here(env, outcome);
-      }
-    }
-    self
-      .dispatch(env, None, |core| core.pull_job())
-      .map(|p| p.to_unknown())
+    self.now_or_later(env, calls::pull_job())
   }
 
-  /// Like `fulfillClaimed`, on this thread when the store runs inline and the job's turn is free.
+  /// Fulfils job `id` while `claim` still holds it; gives the waiting targets (JSON array
+  /// text) or null, on this thread when the store runs inline and the job's turn is free.
   #[napi(ts_return_type = "string | null | Promise<string | null>")]
   pub fn fulfill_claimed_now<'e>(
     &self,
@@ -277,19 +216,16 @@ impl NativeStore {
     id: String,
     value: Buffer,
   ) -> Result<Unknown<'e>> {
-    let value = value.to_vec();
-    let turn = self.turn(&id);
-    self.now_or_later(env, turn, move |core| {
-      core.fulfill_claimed(claim as u64, &id, &value)
-    })
+    self.now_or_later(
+      env,
+      calls::fulfill_claimed(claim as u64, id, value.to_vec()),
+    )
   }
 
-  /// Like `fulfill`, on this thread when the store runs inline and the job's turn is free.
+  /// Fulfils job `id` (unfenced, as 1.2.0's `fulfill`); like `fulfillClaimedNow` otherwise.
   #[napi(ts_return_type = "string | null | Promise<string | null>")]
   pub fn fulfill_now<'e>(&self, env: &'e Env, id: String, value: Buffer) -> Result<Unknown<'e>> {
-    let value = value.to_vec();
-    let turn = self.turn(&id);
-    self.now_or_later(env, turn, move |core| core.fulfill(&id, &value))
+    self.now_or_later(env, calls::fulfill(id, value.to_vec()))
   }
 
   /// Records a failure (`error`: JSON object text) of the job `claim` holds and ends the claim;
@@ -304,20 +240,18 @@ impl NativeStore {
     retry_in_ms: Option<f64>,
   ) -> Result<Object<'e>> {
     let retry_in = retry_in_ms.map(wait_duration);
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.fail_claimed(claim as u64, &id, &error, retry_in)
-    })
+    self.dispatch(env, calls::fail_claimed(claim as u64, id, error, retry_in))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
   pub fn retry<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| core.retry(&id))
+    self.dispatch(env, calls::retry(id))
   }
 
   /// The value once fulfilled; rejects `EFAILED` once failed; null while still to be done.
   #[napi(ts_return_type = "Promise<Buffer | null>")]
   pub fn result<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.result(&id))
+    self.dispatch(env, calls::result(id))
   }
 
   /// Like `result`, waiting up to `waitMs` for the job to end; null when it did not.
@@ -329,45 +263,21 @@ impl NativeStore {
     wait_ms: f64,
     token: i64,
   ) -> Result<Object<'e>> {
-    let wait = wait_duration(wait_ms);
-    self.dispatch(env, None, move |core| {
-      core.result_wait(&id, wait, token as u64)
-    })
+    self.dispatch(
+      env,
+      calls::result_wait(id, wait_duration(wait_ms), token as u64),
+    )
   }
 
   /// Resolves the value and waiting targets when the job is already fulfilled.
   #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
   pub fn queue<'e>(&self, env: &'e Env, id: String, target: String) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| core.queue(&id, &target))
+    self.dispatch(env, calls::queue(id, target))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
   pub fn unqueue_all<'e>(&self, env: &'e Env, id: String, targets: String) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.unqueue_all(&id, &targets)
-    })
-  }
-
-  /// Resolves the targets waiting for the value (JSON array text), if any.
-  #[napi(ts_return_type = "Promise<string | null>")]
-  pub fn fulfill<'e>(&self, env: &'e Env, id: String, value: Buffer) -> Result<Object<'e>> {
-    let value = value.to_vec();
-    self.dispatch(env, self.turn(&id), move |core| core.fulfill(&id, &value))
-  }
-
-  /// Like `fulfill`, only while `claim` still holds job `id`.
-  #[napi(ts_return_type = "Promise<string | null>")]
-  pub fn fulfill_claimed<'e>(
-    &self,
-    env: &'e Env,
-    claim: i64,
-    id: String,
-    value: Buffer,
-  ) -> Result<Object<'e>> {
-    let value = value.to_vec();
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.fulfill_claimed(claim as u64, &id, &value)
-    })
+    self.dispatch(env, calls::unqueue_all(id, targets))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
@@ -378,25 +288,17 @@ impl NativeStore {
     old_version: f64,
     request: String,
   ) -> Result<Object<'e>> {
-    let old_version = whole_number(old_version);
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.update(&id, old_version, &request)
-    })
+    self.dispatch(env, calls::update(id, whole_number(old_version), request))
   }
 
   #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
   pub fn delivery<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.delivery(&id))
-  }
-
-  #[napi(ts_return_type = "Promise<NativeJob | null>")]
-  pub fn pull_job<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, None, |core| core.pull_job())
+    self.dispatch(env, calls::delivery(id))
   }
 
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
   pub fn pull_notification<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, None, |core| core.pull_notification())
+    self.dispatch(env, calls::pull_notification())
   }
 
   /// Unqueues the delivered targets (JSON array text) and releases the notification claim.
@@ -408,18 +310,16 @@ impl NativeStore {
     id: String,
     delivered: String,
   ) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.done(claim as u64, &id, &delivered)
-    })
+    self.dispatch(env, calls::done(claim as u64, id, delivered))
   }
 
   /// Like `pullJob`, waiting up to `waitMs` for a job; `token` names the wait for `cancelWait`.
   #[napi(ts_return_type = "Promise<NativeJob | null>")]
   pub fn pull_job_wait<'e>(&self, env: &'e Env, wait_ms: f64, token: i64) -> Result<Object<'e>> {
-    let wait = wait_duration(wait_ms);
-    self.dispatch(env, None, move |core| {
-      core.pull_job_wait(wait, token as u64)
-    })
+    self.dispatch(
+      env,
+      calls::pull_job_wait(wait_duration(wait_ms), token as u64),
+    )
   }
 
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
@@ -430,9 +330,7 @@ impl NativeStore {
     token: i64,
   ) -> Result<Object<'e>> {
     let wait = wait_duration(wait_ms);
-    self.dispatch(env, None, move |core| {
-      core.pull_notification_wait(wait, token as u64)
-    })
+    self.dispatch(env, calls::pull_notification_wait(wait, token as u64))
   }
 
   #[napi]
@@ -442,40 +340,50 @@ impl NativeStore {
 
   #[napi(ts_return_type = "Promise<NativeStats>")]
   pub fn stats<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, None, |core| core.stats())
+    self.dispatch(env, calls::stats())
   }
 
   #[napi(ts_return_type = "Promise<NativeJobInfo>")]
   pub fn get<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.get(&id))
+    self.dispatch(env, calls::get(id))
   }
 
   #[napi(ts_return_type = "Promise<Buffer | null>")]
   pub fn value<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.value(&id))
+    self.dispatch(env, calls::value(id))
   }
 
-  /// Ids, oldest first.
+  /// Ids, oldest first; `which` is one of `listingNames()`.
   #[napi(ts_return_type = "Promise<string[]>")]
-  pub fn list<'e>(&self, env: &'e Env, which: ListingKind) -> Result<Object<'e>> {
-    let which = Listing::from(which);
-    self.dispatch(env, None, move |core| core.list(which))
+  pub fn list<'e>(&self, env: &'e Env, which: String) -> Result<Object<'e>> {
+    match Listing::from_name(&which) {
+      Some(which) => self.dispatch(env, calls::list(which)),
+      None => {
+        let names = listing_names().join(", ");
+        let e = StoreError::new(
+          Code::InvalidArgValue,
+          format!("no listing is named '{which}'; use one of {names}"),
+        );
+        env.throw(js_error(env, e))?;
+        Err(Error::from_status(Status::PendingException))
+      }
+    }
   }
 
   #[napi(ts_return_type = "Promise<void>")]
   pub fn remove<'e>(&self, env: &'e Env, id: String, force: bool) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| core.remove(&id, force))
+    self.dispatch(env, calls::remove(id, force))
   }
 
   /// Resolves how many jobs were removed; `failed` includes failed jobs.
   #[napi(ts_return_type = "Promise<number>")]
   pub fn prune<'e>(&self, env: &'e Env, older_than_ms: f64, failed: bool) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.prune(older_than_ms, failed))
+    self.dispatch(env, calls::prune(older_than_ms, failed))
   }
 
   #[napi(ts_return_type = "Promise<NativeProblem[]>")]
   pub fn check<'e>(&self, env: &'e Env, repair: bool) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.check(repair))
+    self.dispatch(env, calls::check(repair))
   }
 
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.
@@ -489,61 +397,36 @@ impl NativeStore {
   #[napi]
   pub fn close(&self) {
     self.core.close();
-    claim_watch::forget_closed();
   }
 }
 
+/// The names `list` takes, from the core's `Listing`.
+#[napi]
+pub fn listing_names() -> Vec<String> {
+  Listing::ALL.iter().map(|l| l.as_str().to_owned()).collect()
+}
+
 impl NativeStore {
-  /// Runs `work` on the core through `schedule`, settling the returned promise with its
-  /// converted result, or with a JS error carrying the store error's `code`.
-  fn dispatch<'e, T: ToJs>(
-    &self,
-    env: &'e Env,
-    turn: Option<String>,
-    work: impl FnOnce(&Store) -> CoreResult<T> + Send + 'static,
-  ) -> Result<Object<'e>> {
+  /// Runs `call` on the core's pool, settling the returned promise with its converted result,
+  /// or with a JS error carrying the store error's `code`.
+  fn dispatch<'e, T: ToJs>(&self, env: &'e Env, call: Call<T>) -> Result<Object<'e>> {
     let (deferred, promise): (JsDeferred<T::Js, Settle<T::Js>>, _) = env.create_deferred()?;
-    let core = self.core.clone();
-    schedule::run(
-      turn,
-      move || work(&core),
-      move |outcome| {
-        deferred.resolve(Box::new(move |env| match outcome {
-          Ok(value) => Ok(value.to_js()),
-          Err(e) => Err(Error::from(js_error(&env, e).to_unknown())),
-        }))
-      },
-    );
+    call.spawn(self.core.clone(), move |outcome| {
+      deferred.resolve(Box::new(move |env| match outcome {
+        Ok(value) => Ok(value.to_js()),
+        Err(e) => Err(Error::from(js_error(&env, e).to_unknown())),
+      }))
+    });
     Ok(promise)
   }
 
-  /// Runs `work` on this thread when the store runs inline and its turn is free, giving its
-  /// value (or throwing its error); otherwise hands it to the pool and gives a Promise.
-  fn now_or_later<'e, T: ToJs, W>(
-    &self,
-    env: &'e Env,
-    turn: Option<String>,
-    work: W,
-  ) -> Result<Unknown<'e>>
-  where
-    W: FnOnce(&Store) -> CoreResult<T> + Send + 'static,
-  {
-    if !self.core.runs_inline() {
-      return self.dispatch(env, turn, work).map(|p| p.to_unknown());
-    }
-    let core = self.core.clone();
-    match schedule::try_now(turn.as_deref(), move || work(&core)) {
+  /// Runs `call` on this thread when the core allows it, giving its value (or throwing its
+  /// error); otherwise dispatches it and gives a Promise.
+  fn now_or_later<'e, T: ToJs>(&self, env: &'e Env, call: Call<T>) -> Result<Unknown<'e>> {
+    match call.run_now(&self.core) {
       Ok(outcome) => here(env, outcome),
-      // The job's turn is taken: the call waits in line on the pool.
-      Err(work) => self
-        .dispatch(env, turn, move |_| work())
-        .map(|p| p.to_unknown()),
+      Err(call) => self.dispatch(env, call).map(|p| p.to_unknown()),
     }
-  }
-
-  /// The turn of updates of job `id` in this store's folder (see `schedule`).
-  fn turn(&self, id: &str) -> Option<String> {
-    Some(format!("{}\0{id}", self.core.layout().root().display()))
   }
 }
 
@@ -719,12 +602,7 @@ impl ToJs for JobInfo {
   fn to_js(self) -> NativeJobInfo {
     NativeJobInfo {
       id: self.id,
-      state: match self.phase {
-        Phase::Pending => JobPhase::Pending,
-        Phase::Delayed => JobPhase::Delayed,
-        Phase::Fulfilled => JobPhase::Fulfilled,
-        Phase::Failed => JobPhase::Failed,
-      },
+      state: self.phase.as_str().to_owned(),
       version: self.version as f64,
       request: self.request,
       waiting: self.waiting,
@@ -742,44 +620,12 @@ impl ToJs for Problem {
   type Js = NativeProblem;
   fn to_js(self) -> NativeProblem {
     NativeProblem {
-      kind: self.kind.into(),
+      kind: self.kind.as_str().to_owned(),
       id: self.id,
       path: self.path.to_string_lossy().into_owned(),
       message: self.message,
       repaired: self.repaired,
       age_ms: self.age_ms,
-    }
-  }
-}
-
-impl From<ListingKind> for Listing {
-  fn from(kind: ListingKind) -> Listing {
-    match kind {
-      ListingKind::All => Listing::All,
-      ListingKind::Pending => Listing::Pending,
-      ListingKind::Fulfilled => Listing::Fulfilled,
-      ListingKind::Waiting => Listing::Waiting,
-      ListingKind::Failed => Listing::Failed,
-      ListingKind::Delayed => Listing::Delayed,
-    }
-  }
-}
-
-impl From<CoreProblemKind> for ProblemKind {
-  fn from(kind: CoreProblemKind) -> ProblemKind {
-    match kind {
-      CoreProblemKind::DanglingMarker => ProblemKind::DanglingMarker,
-      CoreProblemKind::LinkedJob => ProblemKind::LinkedJob,
-      CoreProblemKind::StrayFile => ProblemKind::StrayFile,
-      CoreProblemKind::CorruptState => ProblemKind::CorruptState,
-      CoreProblemKind::UnreadableJob => ProblemKind::UnreadableJob,
-      CoreProblemKind::MissingValue => ProblemKind::MissingValue,
-      CoreProblemKind::StalePendingMarker => ProblemKind::StalePendingMarker,
-      CoreProblemKind::MissingPendingMarker => ProblemKind::MissingPendingMarker,
-      CoreProblemKind::MissingWaitingMarker => ProblemKind::MissingWaitingMarker,
-      CoreProblemKind::StaleWaitingMarker => ProblemKind::StaleWaitingMarker,
-      CoreProblemKind::LeftoverTemporary => ProblemKind::LeftoverTemporary,
-      CoreProblemKind::ForeignTemporary => ProblemKind::ForeignTemporary,
     }
   }
 }

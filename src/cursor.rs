@@ -88,8 +88,9 @@ impl PullCursor {
 
   /// Offers ids to `try_one`, oldest first, until it takes one; `None` when a listing made during
   /// this pull, read to its end, has nothing `try_one` takes. A failure on one entry does not
-  /// stop the queue: damaged, missing and unreadable entries are skipped (`check` reports them),
-  /// and other failures are reported only if nothing could be pulled, so a failing disk shows.
+  /// stop the queue: damaged and missing entries are skipped (`check` reports them), and other
+  /// failures (a claim the OS refused, a failing disk) are answered only if nothing could be
+  /// pulled, so a worker on a folder it may not write is told so rather than "no work".
   pub fn pull<T>(
     &self,
     f: &Folder,
@@ -148,7 +149,8 @@ impl PullCursor {
       match try_one(&id) {
         Ok(Some(found)) => return Some(Ok(Some(found))),
         Ok(None) => {}
-        Err(e) if e.code == Code::Corrupt || e.is_not_found() || e.is_access_denied() => {}
+        // Gone since the listing, or damaged (a linked job folder): nothing to report.
+        Err(e) if e.code == Code::Corrupt || e.is_not_found() => {}
         Err(e) => {
           failure.get_or_insert(e);
         }

@@ -173,6 +173,31 @@ impl DirSync {
   }
 }
 
+/// One [`DirSync`] for each of the store's shared folders, found by the folder's name.
+#[derive(Debug)]
+pub struct DirSyncs(Vec<DirSync>);
+
+impl DirSyncs {
+  pub fn new(dirs: &[&'static str]) -> DirSyncs {
+    DirSyncs(dirs.iter().map(|dir| DirSync::new(dir)).collect())
+  }
+
+  /// fsyncs `dir` (one of those given to [`DirSyncs::new`]) through its group commit.
+  pub fn sync(&self, folder: &Folder, dir: &str, durability: Durability) -> Result<()> {
+    match self.0.iter().find(|sync| sync.dir == dir) {
+      Some(sync) => sync.sync(folder, durability),
+      None => sync_dir(folder, dir, durability),
+    }
+  }
+
+  /// Drops every kept handle (see [`DirSync::reopen`]).
+  pub fn reopen(&self) {
+    for sync in &self.0 {
+      sync.reopen();
+    }
+  }
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;

@@ -1,12 +1,12 @@
 //! Looking at a store without changing it or taking any lock: counts, one job's record, listings.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::delayed;
+use crate::clock::now_ms;
+use crate::delayed_index;
 use crate::error::Result;
 use crate::folder::Folder;
 use crate::layout::{self, Layout, LockKind, FAILED, PENDING, WAITING};
 use crate::lock::HeldLocks;
+use crate::named::named_enum;
 use crate::state::JobStatus;
 use crate::store::Store;
 
@@ -29,14 +29,15 @@ pub struct Stats {
   pub oldest_pending_age_ms: Option<f64>,
 }
 
-/// Where a job is, as `get` tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-  Pending,
-  /// Pending, but not to be worked before its `run_at`.
-  Delayed,
-  Fulfilled,
-  Failed,
+named_enum! {
+  /// Where a job is, as `get` tells it.
+  pub enum Phase {
+    Pending = "pending",
+    /// Pending, but not to be worked before its `run_at`.
+    Delayed = "delayed",
+    Fulfilled = "fulfilled",
+    Failed = "failed",
+  }
 }
 
 /// One job's record.
@@ -63,15 +64,16 @@ pub struct JobInfo {
   pub failures: String,
 }
 
-/// Which ids [`Store::list`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-  All,
-  Pending,
-  Fulfilled,
-  Waiting,
-  Failed,
-  Delayed,
+named_enum! {
+  /// Which ids [`Store::list`] returns.
+  pub enum Listing {
+    All = "all",
+    Pending = "pending",
+    Fulfilled = "fulfilled",
+    Waiting = "waiting",
+    Failed = "failed",
+    Delayed = "delayed",
+  }
 }
 
 /// The ids in each kind of marker, each kept only if its job exists.
@@ -85,7 +87,10 @@ struct Markers {
 impl Markers {
   fn read(f: &Folder) -> Result<Markers> {
     let jobs = Layout::list_jobs(f)?;
-    let mut delayed: Vec<String> = delayed::list(f)?.into_iter().map(|(_, id)| id).collect();
+    let mut delayed: Vec<String> = delayed_index::list(f)?
+      .into_iter()
+      .map(|(_, id)| id)
+      .collect();
     delayed.sort();
     delayed.dedup();
     Ok(Markers {
@@ -226,10 +231,4 @@ pub fn created_at_ms(id: &str) -> Option<f64> {
 /// The modification time of `rel`, not following a link.
 pub(crate) fn modified_ms(f: &Folder, rel: &str) -> Option<f64> {
   f.lstat(rel).ok().map(|m| m.modified_ms)
-}
-
-pub fn now_ms() -> f64 {
-  SystemTime::now()
-    .duration_since(UNIX_EPOCH)
-    .map_or(0.0, |d| d.as_millis() as f64)
 }

@@ -2,10 +2,12 @@
 //! `tmp/`, then deleted), so a crash at any point leaves the whole job or none of it; at worst a
 //! marker pointing nowhere, which pulls skip.
 
+use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
-use crate::inspect::{modified_ms, now_ms, Phase};
-use crate::layout::{self, Layout, LockKind, PENDING};
+use crate::inspect::{modified_ms, Phase};
+use crate::layout::{self, Layout, LockKind, JOBS, PENDING};
 use crate::lock::{Claim, FileLock};
+use crate::marker::Marker;
 use crate::state::JobStatus;
 use crate::store::Store;
 
@@ -60,12 +62,11 @@ impl Store {
       .map_err(|e| StoreError::io(&e, Op::Rename, &f.full(&job_dir)))?;
     drop(claims);
     drop(state_lock);
-    self.jobs_sync.sync(&f, self.durability())?;
-    self.remove_link(&f, &Layout::pending_link(id))?;
-    self.remove_link(&f, &Layout::waiting_link(id))?;
-    self.remove_link(&f, &Layout::failed_link(id))?;
-    if let Some(due) = run_at {
-      self.remove_link(&f, &Layout::delayed_link(due as u64, id))?;
+    self.syncs.sync(&f, JOBS, self.durability())?;
+    // Pointing nowhere now, which every reader skips: no fsync needed for their removal.
+    let markers = [Marker::Pending, Marker::Waiting, Marker::Failed];
+    for marker in markers.into_iter().chain(Marker::delayed_at(run_at)) {
+      self.remove_link(&f, &marker.link(id))?;
     }
     f.remove_tree(&trash)
       .map_err(|e| StoreError::io(&e, Op::Delete, &f.full(&trash)))
@@ -117,7 +118,7 @@ mod tests {
   use super::*;
   use crate::store::Options;
 
-  fn open_store() -> (Store, tempfile::TempDir) {
+  fn open_store() -> (std::sync::Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (Store::open(dir.path(), Options::default()).unwrap(), dir)
   }

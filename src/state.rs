@@ -36,6 +36,15 @@ impl JobStatus {
     }
   }
 
+  /// How messages name it.
+  pub fn name(self) -> &'static str {
+    match self {
+      JobStatus::Pending => "pending",
+      JobStatus::Fulfilled => "fulfilled",
+      JobStatus::Failed => "failed",
+    }
+  }
+
   fn number(self) -> u64 {
     match self {
       JobStatus::Pending | JobStatus::Failed => 1,

@@ -1,4 +1,4 @@
-//! Where and in what order operations run: off the caller's thread, on a pool of threads that
+//! Where and in what order calls run (see `calls`): off the caller's thread, on a pool of threads that
 //! may block (fsyncs, listings, waits, network filesystems), and in turn per job.
 //!
 //! Turns: work of one process on the same job (its `state.json` updates) runs one at a time, in
