@@ -341,6 +341,31 @@ test('a record this user cannot read is skipped by pulls and reported; calls on 
   assert.equal(out.stats.pending, 1, 'stats count it as pending, as they count a damaged one')
 })
 
+test('a pull that finds nothing because the OS refused every claim answers that error, not "no work"', async (t) => {
+  if (process.getuid() !== 0) return t.skip('needs root to make folders immutable')
+  const { spawnSync } = require('node:child_process')
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  const { id: pending } = await store.create('a')
+  const { id: answered } = await store.create('b')
+  await store.queue(answered, 't')
+  await store.fulfill(answered, 'v')
+  store.close()
+  const folders = [dir, ...['jobs', 'pending', 'waiting', 'tmp'].map((sub) => path.join(dir, sub)), path.join(dir, 'jobs', pending), path.join(dir, 'jobs', answered)]
+  const chattr = (flag) => spawnSync('chattr', [flag, ...folders], { encoding: 'utf8' })
+  const made = chattr('+i')
+  if (made.status !== 0) return t.skip(`chattr +i is not available here: ${made.stderr || made.error}`)
+  t.after(() => chattr('-i'))
+  const worker = new JobStore({ dir })
+  await assert.rejects(worker.pullJob(), (err) => {
+    assert.equal(err.code, 'EPERM', err.message)
+    assert.equal(err.path, path.join(fs.realpathSync(dir), 'jobs', pending, 'work.lock'))
+    return true
+  })
+  await assert.rejects(worker.pullNotification(), { code: 'EPERM' })
+  worker.close()
+})
+
 test('filesystem errors keep the OS message and errno name', async () => {
   const { dir, untouched } = sandbox()
   const store = new JobStore({ dir })

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{Code, Result};
+use crate::error::{Code, Result, StoreError};
 use crate::folder::Folder;
 use crate::layout::Layout;
 
@@ -136,7 +136,7 @@ impl PullCursor {
                 return Some(Err(e));
               }
             }
-            None => return Some(failure.map_or(Ok(None), Err)),
+            None => return Some(failure.map_or(Ok(None), |e| Err(nothing_taken(e)))),
           }
           continue;
         }
@@ -157,6 +157,15 @@ impl PullCursor {
       }
     }
   }
+}
+
+/// The error a pull answers when it could take nothing: what failed first, and what to check.
+fn nothing_taken(mut e: StoreError) -> StoreError {
+  e.message.push_str(
+    "; no job could be taken because of this, so the pull has no work to give: check that this \
+     process may write the store's folder (permissions, immutable flags, a read-only mount)",
+  );
+  e
 }
 
 #[cfg(test)]
