@@ -445,6 +445,9 @@ declare namespace JobStore {
     | 'missing-pending-marker'
     | 'missing-waiting-marker'
     | 'stale-waiting-marker'
+    | 'missing-failed-marker'
+    | 'stale-failed-marker'
+    | 'stale-delayed-marker'
     | 'leftover-temporary'
     | 'foreign-temporary'
 

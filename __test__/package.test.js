@@ -257,3 +257,25 @@ test('every error code the store can produce is in the ErrorCode union', () => {
   const missing = [...produced].filter((code) => !typed.has(code)).sort()
   assert.deepEqual(missing, [], 'codes used in index.js, lib/ or src/ but missing from index.d.ts')
 })
+
+/** The stable names of a `named_enum!` in a core source file. */
+function coreNames(file, enumName) {
+  const src = fs.readFileSync(path.join(ROOT, 'src', file), 'utf8')
+  const start = src.indexOf(`pub enum ${enumName} {`)
+  assert.notEqual(start, -1, `src/${file} declares ${enumName}`)
+  const block = src.slice(start, src.indexOf('\n  }\n', start))
+  return [...block.matchAll(/= "([a-z-]+)",/g)].map((m) => m[1]).sort()
+}
+
+test("the typings' problem kinds, job states and listings are the core's names", () => {
+  const union = (name) => {
+    const start = DTS.indexOf(`export type ${name} =`)
+    assert.notEqual(start, -1, `index.d.ts declares ${name}`)
+    const text = DTS.slice(start, DTS.indexOf('\n\n', start))
+    return [...text.matchAll(/'([a-z-]+)'/g)].map((m) => m[1]).sort()
+  }
+  assert.deepEqual(union('ProblemKind'), coreNames('check.rs', 'ProblemKind'))
+  const states = (member) => [...DTS.match(new RegExp(`${member}: ([^\\n]+)`))[1].matchAll(/'([a-z-]+)'/g)].map((m) => m[1]).sort()
+  assert.deepEqual(states('    state'), coreNames('inspect.rs', 'Phase'))
+  assert.deepEqual(states('    state\\?'), coreNames('inspect.rs', 'Listing'))
+})
