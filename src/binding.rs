@@ -21,6 +21,7 @@ use crate::error::{Code, Result as CoreResult, StoreError};
 use crate::failure::FailOutcome;
 use crate::inspect::{JobInfo, Listing, Stats};
 use crate::layout::Access;
+use crate::lock::Loss;
 use crate::store::{CreateOptions, Delivery, Options, PulledJob, PulledNotification, Store};
 use crate::wake::Ended;
 
@@ -73,6 +74,7 @@ pub struct NativeStats {
   pub waiting: f64,
   pub failed: f64,
   pub delayed: f64,
+  pub cancelled: f64,
   pub oldest_pending_age_ms: Option<f64>,
 }
 
@@ -93,6 +95,10 @@ pub struct NativeJobInfo {
   pub attempts: f64,
   /// JSON array text of `{ at, error }`.
   pub failures: String,
+  pub cancelled_at: Option<f64>,
+  pub cancel_reason: Option<String>,
+  /// JSON text of the latest progress reported.
+  pub progress: Option<String>,
 }
 
 #[napi(object)]
@@ -113,9 +119,9 @@ pub struct NativeDelivery {
   pub waiting: String,
 }
 
-/// Called on the JS thread when a claim is lost: `(claim, message)`.
+/// Called on the JS thread when a claim is lost or its job cancelled: `(claim, code, message)`.
 type LostCallback =
-  ThreadsafeFunction<(i64, String), (), FnArgs<(i64, String)>, Status, false, true>;
+  ThreadsafeFunction<(i64, String, String), (), FnArgs<(i64, String, String)>, Status, false, true>;
 
 #[napi]
 pub struct NativeStore {
@@ -129,17 +135,21 @@ impl NativeStore {
   pub fn new(
     env: &Env,
     options: NativeOptions,
-    on_lost: Function<FnArgs<(i64, String)>, ()>,
+    on_lost: Function<FnArgs<(i64, String, String)>, ()>,
   ) -> Result<Self> {
     // Weak: a store waiting to report a loss must never keep the process alive.
     let on_lost: LostCallback = on_lost
-      .build_threadsafe_function::<(i64, String)>()
+      .build_threadsafe_function::<(i64, String, String)>()
       .weak::<true>()
       .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
     let report = LossReport(Arc::new(move |lost: crate::claims::LostClaim| {
       let message = lost_claim_message(&lost.id, &lost.loss);
+      let code = match lost.loss {
+        Loss::Cancelled => Code::Cancelled,
+        _ => Code::Compromised,
+      };
       on_lost.call(
-        (lost.claim as i64, message),
+        (lost.claim as i64, code.name().into_owned(), message),
         ThreadsafeFunctionCallMode::NonBlocking,
       );
     }));
@@ -241,6 +251,24 @@ impl NativeStore {
   ) -> Result<Object<'e>> {
     let retry_in = retry_in_ms.map(wait_duration);
     self.dispatch(env, calls::fail_claimed(claim as u64, id, error, retry_in))
+  }
+
+  /// Cancels job `id`; `reason` is recorded with it.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn cancel<'e>(&self, env: &'e Env, id: String, reason: Option<String>) -> Result<Object<'e>> {
+    self.dispatch(env, calls::cancel(id, reason))
+  }
+
+  /// Records progress (JSON text) for the job `claim` holds.
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn progress_now<'e>(
+    &self,
+    env: &'e Env,
+    claim: i64,
+    id: String,
+    progress: String,
+  ) -> Result<Unknown<'e>> {
+    self.now_or_later(env, calls::progress(claim as u64, id, progress))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
@@ -592,6 +620,7 @@ impl ToJs for Stats {
       waiting: self.waiting as f64,
       failed: self.failed as f64,
       delayed: self.delayed as f64,
+      cancelled: self.cancelled as f64,
       oldest_pending_age_ms: self.oldest_pending_age_ms,
     }
   }
@@ -612,6 +641,9 @@ impl ToJs for JobInfo {
       run_at: self.run_at_ms,
       attempts: self.attempts as f64,
       failures: self.failures,
+      cancelled_at: self.cancelled_at_ms,
+      cancel_reason: self.cancel_reason,
+      progress: self.progress,
     }
   }
 }

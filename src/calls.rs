@@ -141,6 +141,14 @@ pub fn remove(id: String, force: bool) -> Call<()> {
   Call::on_job(&id.clone(), move |s| s.remove(&id, force))
 }
 
+pub fn cancel(id: String, reason: Option<String>) -> Call<()> {
+  Call::on_job(&id.clone(), move |s| s.cancel(&id, reason.as_deref()))
+}
+
+pub fn progress(claim: u64, id: String, progress: String) -> Call<()> {
+  Call::any(move |s| s.progress(claim, &id, &progress)).quick()
+}
+
 pub fn done(claim: u64, id: String, delivered: String) -> Call<()> {
   Call::on_job(&id.clone(), move |s| s.done(claim, &id, &delivered))
 }
@@ -224,6 +232,7 @@ mod tests {
       retry("job-a".into()).job,
       remove("job-a".into(), false).job,
       done(1, "job-a".into(), "[]".into()).job,
+      cancel("job-a".into(), None).job,
     ];
     assert!(on_job.iter().all(|job| job.as_deref() == Some("job-a")));
     assert!(get("job-a".into()).job.is_none());

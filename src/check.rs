@@ -10,10 +10,11 @@ use crate::clock::now_ms;
 use crate::delayed_index;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
-use crate::layout::{self, Layout, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
+use crate::layout::{self, Layout, CANCELLED, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
 use crate::leftovers::GRACE;
 use crate::marker::Marker;
 use crate::named::named_enum;
+use crate::pull::retry_cut_short;
 use crate::state::JobStatus;
 use crate::store::Store;
 use crate::transition::{Record, Transition};
@@ -33,7 +34,8 @@ named_enum! {
     UnreadableJob = "unreadable-job",
     /// A fulfilled record without its value file.
     MissingValue = "missing-value",
-    /// A fulfilled or failed job still in `pending/`.
+    /// A job still in `pending/` that is fulfilled, failed or cancelled, or whose retry is
+    /// recorded for later (with its `delayed/` marker).
     StalePendingMarker = "stale-pending-marker",
     /// A pending record with neither a `pending/` nor a `delayed/` marker: no worker finds it.
     MissingPendingMarker = "missing-pending-marker",
@@ -45,8 +47,12 @@ named_enum! {
     MissingFailedMarker = "missing-failed-marker",
     /// A `failed/` marker on a job that is not failed.
     StaleFailedMarker = "stale-failed-marker",
-    /// A `delayed/` marker on a job that is fulfilled, failed, or already in `pending/`.
+    /// A `delayed/` marker on a job that is fulfilled, failed, cancelled, or already in `pending/`.
     StaleDelayedMarker = "stale-delayed-marker",
+    /// A cancelled record without its `cancelled/` marker.
+    MissingCancelledMarker = "missing-cancelled-marker",
+    /// A `cancelled/` marker on a job that is not cancelled.
+    StaleCancelledMarker = "stale-cancelled-marker",
     /// A temporary file or folder of the store's, left by an interrupted write.
     LeftoverTemporary = "leftover-temporary",
     /// Something in `tmp/` the store did not make; never deleted.
@@ -83,7 +89,7 @@ impl Store {
     let grace_ms = GRACE.as_millis() as f64;
 
     let mut markers: Vec<(&str, String, String)> = Vec::new();
-    for dir in [PENDING, WAITING, FAILED] {
+    for dir in [PENDING, WAITING, FAILED, CANCELLED] {
       for id in Layout::list_ids(&f, dir)? {
         markers.push((dir, format!("{dir}/{id}"), id));
       }
@@ -256,14 +262,21 @@ impl Store {
       );
     }
     let in_pending = has(Marker::Pending);
-    if status != JobStatus::Pending && in_pending {
+    let retry_later = status == JobStatus::Pending && retry_cut_short(f, id, state.run_at_ms);
+    if (status != JobStatus::Pending || retry_later) && in_pending {
+      let what = if retry_later {
+        "to be retried later".to_owned()
+      } else {
+        status.name().to_owned()
+      };
       found(
         ProblemKind::StalePendingMarker,
         &Marker::Pending.link(id),
-        format!("job {id} is {} but still marked pending", status.name()),
+        format!("job {id} is {what} but still marked pending"),
         &|| tidy(Marker::Pending),
       );
     }
+    let in_pending = in_pending && !retry_later;
     let job_age_ms = f
       .lstat(&Layout::job_dir(id))
       .map_or(0.0, |m| now_ms() - m.modified_ms);
@@ -318,6 +331,23 @@ impl Store {
         &Marker::Failed.link(id),
         format!("job {id} is {} but still marked failed", status.name()),
         &|| tidy(Marker::Failed),
+      );
+    }
+    let in_cancelled = has(Marker::Cancelled);
+    if status == JobStatus::Cancelled && !in_cancelled {
+      found(
+        ProblemKind::MissingCancelledMarker,
+        &Marker::Cancelled.link(id),
+        format!("job {id} is cancelled but not in cancelled/"),
+        &|| restore(Marker::Cancelled),
+      );
+    }
+    if status != JobStatus::Cancelled && in_cancelled {
+      found(
+        ProblemKind::StaleCancelledMarker,
+        &Marker::Cancelled.link(id),
+        format!("job {id} is {} but marked cancelled", status.name()),
+        &|| tidy(Marker::Cancelled),
       );
     }
     let in_waiting = has(Marker::Waiting);

@@ -62,6 +62,17 @@ pub fn watch(store: Weak<dyn Watched>, interval: Duration, report: LossReport) -
   Ok(())
 }
 
+/// Checks every watched store's claims now rather than at their next turn (a job was just
+/// cancelled).
+pub fn check_now() {
+  let (list, wake) = &*WATCHLIST;
+  let now = Instant::now();
+  for watched in list.lock().unwrap().stores.iter_mut() {
+    watched.due = now;
+  }
+  wake.notify_one();
+}
+
 /// Drops closed stores from the watch now, rather than at the watcher's next turn.
 pub fn forget_closed() {
   let (list, wake) = &*WATCHLIST;

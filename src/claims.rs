@@ -27,6 +27,8 @@ struct Held {
   attempt: Option<u64>,
   /// The job was fulfilled or failed under this claim: nothing left to record at release.
   finished: bool,
+  /// A worker's claim, whose holder must hear of a cancellation (a notifier's need not).
+  work: bool,
   loss_reported: bool,
 }
 
@@ -54,7 +56,8 @@ pub struct Claims {
 impl Claims {
   /// Keeps `lock` as a new claim on job `id`; returns the claim's number. `attempt` is the
   /// claim's index among the job's attempts, recorded as ended when the claim is released.
-  pub fn hold(&self, id: &str, lock: FileLock, attempt: Option<u64>) -> u64 {
+  /// `work` says it is a worker's claim (see [`Claims::lost`]).
+  pub fn hold(&self, id: &str, lock: FileLock, attempt: Option<u64>, work: bool) -> u64 {
     let mut table = self.table.lock().unwrap();
     table.last += 1;
     let claim = table.last;
@@ -65,6 +68,7 @@ impl Claims {
         lock,
         attempt,
         finished: false,
+        work,
         loss_reported: false,
       },
     );
@@ -131,15 +135,17 @@ impl Claims {
     }
   }
 
-  /// The claims whose locks were lost since the last call; each is reported once.
-  pub fn lost(&self, folder: &Folder) -> Vec<LostClaim> {
+  /// The claims whose locks were lost since the last call, and the workers' claims whose jobs
+  /// `is_cancelled` says were cancelled; each is reported once.
+  pub fn lost(&self, folder: &Folder, is_cancelled: impl Fn(&str) -> bool) -> Vec<LostClaim> {
     let mut table = self.table.lock().unwrap();
     let mut lost = Vec::new();
     for (&claim, held) in table.held.iter_mut() {
       if held.loss_reported {
         continue;
       }
-      if let Some(loss) = held.lock.lost(folder) {
+      let cancelled = || (held.work && is_cancelled(&held.id)).then_some(Loss::Cancelled);
+      if let Some(loss) = held.lock.lost(folder).or_else(cancelled) {
         held.loss_reported = true;
         lost.push(LostClaim {
           claim,
@@ -154,6 +160,9 @@ impl Claims {
 
 /// What a worker is told when its claim is lost: through `oncompromised` and by fenced calls.
 pub fn lost_claim_message(id: &str, loss: &Loss) -> String {
+  if *loss == Loss::Cancelled {
+    return format!("job '{id}' was cancelled; stop working on it: its result will be refused");
+  }
   format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it")
 }
 
@@ -170,7 +179,7 @@ mod tests {
       panic!()
     };
     let claims = Claims::default();
-    let claim = claims.hold("job-1", lock, None);
+    let claim = claims.hold("job-1", lock, None, true);
     claims.check(&folder, claim, "job-1").unwrap();
     assert_eq!(
       claims.check(&folder, claim, "job-2").unwrap_err().code,
@@ -178,9 +187,9 @@ mod tests {
       "a claim is on one job only"
     );
     std::fs::remove_file(dir.path().join("work.lock")).unwrap();
-    let lost = claims.lost(&folder);
+    let lost = claims.lost(&folder, |_| false);
     assert_eq!((lost.len(), lost[0].loss.clone()), (1, Loss::Removed));
-    assert!(claims.lost(&folder).is_empty(), "reported once");
+    assert!(claims.lost(&folder, |_| true).is_empty(), "reported once");
     assert!(claims.release(claim));
     assert!(!claims.release(claim));
     assert_eq!(

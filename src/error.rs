@@ -44,6 +44,8 @@ pub enum Code {
   NotFailed,
   /// `result` of a job that was set aside as failed.
   Failed,
+  /// A job that was cancelled: its `result`, or a fenced call of its holder after the cancel.
+  Cancelled,
   /// An operating-system error.
   Os(Errno),
 }
@@ -68,6 +70,7 @@ impl Code {
       Code::Closed => "ECLOSED",
       Code::NotFailed => "ENOTFAILED",
       Code::Failed => "EFAILED",
+      Code::Cancelled => "ECANCELED",
       // nix's variants are named after the C constants.
       Code::Os(errno) => return Cow::Owned(format!("{errno:?}")),
     })

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::cancel::cancelled;
 use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::Folder;
@@ -42,7 +43,11 @@ impl Store {
     retry_in: Option<Duration>,
   ) -> Result<FailOutcome> {
     let f = self.writable()?;
-    self.claims.check(&f, claim, id)?;
+    if let Err(e) = self.claims.check(&f, claim, id) {
+      // The claim is over either way: let go of whatever lock is left.
+      self.release(claim);
+      return Err(e);
+    }
     let attempt = self.claims.attempt(claim).map_or(1, |index| index + 1);
     let outcome = self.record_failure(&f, id, error, attempt, retry_in);
     // Failed or retried, the claim ended by its holder's word: not an abandoned attempt.
@@ -60,8 +65,10 @@ impl Store {
   ) -> Result<FailOutcome> {
     let _lock = self.lock_state(f, id)?;
     let mut state = self.read_state(f, id)?;
-    if state.status != JobStatus::Pending {
-      return Err(already_resolved());
+    match state.status {
+      JobStatus::Pending => {}
+      JobStatus::Cancelled => return Err(cancelled(id, &state)),
+      _ => return Err(already_resolved()),
     }
     let now = now_ms();
     state.record_failure(now, error);
@@ -174,6 +181,7 @@ impl Store {
     match state.status {
       JobStatus::Fulfilled => self.read_value(&f, id).map(Some),
       JobStatus::Failed => Err(failed(id, &state)),
+      JobStatus::Cancelled => Err(cancelled(id, &state)),
       JobStatus::Pending => Ok(None),
     }
   }

@@ -4,7 +4,7 @@ use crate::clock::now_ms;
 use crate::delayed_index;
 use crate::error::Result;
 use crate::folder::Folder;
-use crate::layout::{self, Layout, LockKind, FAILED, PENDING, WAITING};
+use crate::layout::{self, Layout, LockKind, CANCELLED, FAILED, PENDING, WAITING};
 use crate::lock::HeldLocks;
 use crate::named::named_enum;
 use crate::state::JobStatus;
@@ -23,6 +23,8 @@ pub struct Stats {
   pub waiting: u64,
   /// Jobs set aside as failed.
   pub failed: u64,
+  /// Jobs cancelled.
+  pub cancelled: u64,
   /// Jobs waiting for their time (delayed, or a retry's backoff).
   pub delayed: u64,
   /// Age of the oldest pending job, if any.
@@ -37,6 +39,8 @@ named_enum! {
     Delayed = "delayed",
     Fulfilled = "fulfilled",
     Failed = "failed",
+    /// Cancelled: never worked again.
+    Cancelled = "cancelled",
   }
 }
 
@@ -62,6 +66,11 @@ pub struct JobInfo {
   pub attempts: u64,
   /// The recorded failures, a JSON array text of `{at, error}`.
   pub failures: String,
+  /// When it was cancelled, and why.
+  pub cancelled_at_ms: Option<f64>,
+  pub cancel_reason: Option<String>,
+  /// The latest progress its worker reported (JSON text).
+  pub progress: Option<String>,
 }
 
 named_enum! {
@@ -73,6 +82,7 @@ named_enum! {
     Waiting = "waiting",
     Failed = "failed",
     Delayed = "delayed",
+    Cancelled = "cancelled",
   }
 }
 
@@ -82,6 +92,7 @@ struct Markers {
   pending: Vec<String>,
   failed: Vec<String>,
   delayed: Vec<String>,
+  cancelled: Vec<String>,
 }
 
 impl Markers {
@@ -97,14 +108,15 @@ impl Markers {
       pending: intersect(&Layout::list_ids(f, PENDING)?, &jobs),
       failed: intersect(&Layout::list_ids(f, FAILED)?, &jobs),
       delayed: intersect(&delayed, &jobs),
+      cancelled: intersect(&Layout::list_ids(f, CANCELLED)?, &jobs),
       jobs,
     })
   }
 
-  /// Jobs with a value: in no pending, failed or delayed marker.
+  /// Jobs with a value: in no pending, failed, delayed or cancelled marker.
   fn fulfilled(&self) -> Vec<String> {
     let marked = |id: &String| {
-      [&self.pending, &self.failed, &self.delayed]
+      [&self.pending, &self.failed, &self.delayed, &self.cancelled]
         .iter()
         .any(|ids| ids.binary_search(id).is_ok())
     };
@@ -142,6 +154,7 @@ impl Store {
       fulfilled: markers.fulfilled().len() as u64,
       waiting: waiting.len() as u64,
       failed: markers.failed.len() as u64,
+      cancelled: markers.cancelled.len() as u64,
       delayed: markers.delayed.len() as u64,
       oldest_pending_age_ms,
     })
@@ -155,6 +168,7 @@ impl Store {
     let phase = match state.status {
       JobStatus::Fulfilled => Phase::Fulfilled,
       JobStatus::Failed => Phase::Failed,
+      JobStatus::Cancelled => Phase::Cancelled,
       JobStatus::Pending if state.run_at_ms.is_some_and(|at| at > now_ms()) => Phase::Delayed,
       JobStatus::Pending => Phase::Pending,
     };
@@ -173,6 +187,12 @@ impl Store {
       run_at_ms: state.run_at_ms.filter(|_| phase == Phase::Delayed),
       attempts,
       failures: state.failures_json(),
+      cancelled_at_ms: state.cancelled_at_ms.filter(|_| phase == Phase::Cancelled),
+      cancel_reason: state
+        .cancel_reason
+        .clone()
+        .filter(|_| phase == Phase::Cancelled),
+      progress: self.read_progress(&f, id)?,
     })
   }
 
@@ -203,6 +223,7 @@ impl Store {
       Listing::Pending => markers.pending,
       Listing::Failed => markers.failed,
       Listing::Delayed => markers.delayed,
+      Listing::Cancelled => markers.cancelled,
       _ => markers.fulfilled(),
     })
   }

@@ -8,7 +8,9 @@
 //! DIR/jobs/<id>/*.lock       our lock files (1.2.0 ignores them)
 //! DIR/pending/<id>           symlink to ../jobs/<id> while the job needs work
 //! DIR/waiting/<id>           symlink to ../jobs/<id> while targets wait for its value
+//! DIR/jobs/<id>/progress     the latest progress its worker reported (JSON text)
 //! DIR/failed/<id>            symlink to ../jobs/<id> while the job is set aside as failed
+//! DIR/cancelled/<id>         symlink to ../jobs/<id> once the job is cancelled
 //! DIR/delayed/<due>-<id>     symlink to ../jobs/<id> while the job waits for its time (`due` in
 //!                            ms since the epoch, 15 digits, so names sort by time)
 //! DIR/tmp/                   our temporary files; inside the store so a rename never crosses filesystems
@@ -25,15 +27,17 @@ use crate::folder::{Folder, Kind};
 
 pub const STATE_FILE: &str = "state.json";
 pub const VALUE_FILE: &str = "value";
+pub const PROGRESS_FILE: &str = "progress";
 pub const JOBS: &str = "jobs";
 pub const PENDING: &str = "pending";
 pub const WAITING: &str = "waiting";
 pub const TMP: &str = "tmp";
 pub const FAILED: &str = "failed";
 pub const DELAYED: &str = "delayed";
+pub const CANCELLED: &str = "cancelled";
 
 /// Every sub-folder of a store.
-const SUB_FOLDERS: [&str; 6] = [JOBS, PENDING, WAITING, TMP, FAILED, DELAYED];
+const SUB_FOLDERS: [&str; 7] = [JOBS, PENDING, WAITING, TMP, FAILED, DELAYED, CANCELLED];
 
 /// Every lock a job can have; each is a separate file so a worker's long claim never blocks a
 /// short state update, and a notifier never blocks a worker.
@@ -61,7 +65,7 @@ impl LockKind {
 pub fn is_job_file(name: &str) -> bool {
   matches!(
     name,
-    STATE_FILE | VALUE_FILE | "work.lock" | "notify.lock" | "state.lock"
+    STATE_FILE | VALUE_FILE | PROGRESS_FILE | "work.lock" | "notify.lock" | "state.lock"
   )
 }
 
@@ -203,6 +207,12 @@ impl Layout {
   }
   pub fn failed_link(id: &str) -> String {
     format!("{FAILED}/{id}")
+  }
+  pub fn cancelled_link(id: &str) -> String {
+    format!("{CANCELLED}/{id}")
+  }
+  pub fn progress_file(id: &str) -> String {
+    format!("{JOBS}/{id}/{PROGRESS_FILE}")
   }
   /// The marker of a job not to be worked before `due_ms`.
   pub fn delayed_link(due_ms: u64, id: &str) -> String {

@@ -16,6 +16,7 @@
 pub mod attempts;
 pub mod binding;
 pub mod calls;
+pub mod cancel;
 pub mod check;
 pub mod claim_watch;
 pub mod claims;

@@ -58,6 +58,8 @@ pub enum Loss {
   Replaced,
   /// The OS no longer grants the lock (seen on network filesystems).
   Revoked(String),
+  /// The lock still holds, but the job was cancelled: the work is no longer wanted.
+  Cancelled,
 }
 
 impl std::fmt::Display for Loss {
@@ -66,6 +68,7 @@ impl std::fmt::Display for Loss {
       Loss::Removed => f.write_str("its lock file or job folder was removed"),
       Loss::Replaced => f.write_str("its lock file was replaced"),
       Loss::Revoked(why) => write!(f, "the OS no longer grants the lock ({why})"),
+      Loss::Cancelled => f.write_str("the job was cancelled"),
     }
   }
 }

@@ -2,7 +2,7 @@
 //! work by listing one folder instead of reading every record. Each marker knows its folder (the
 //! one to fsync after changing it) and its name there.
 
-use crate::layout::{Layout, DELAYED, FAILED, PENDING, WAITING};
+use crate::layout::{Layout, CANCELLED, DELAYED, FAILED, PENDING, WAITING};
 
 /// One kind of marker a job can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Marker {
   Failed,
   /// `delayed/<due>-<id>`: the job needs work, but not before `due_ms`.
   Delayed { due_ms: u64 },
+  /// `cancelled/<id>`: the job was cancelled; its holder, if any, is told.
+  Cancelled,
 }
 
 impl Marker {
@@ -25,6 +27,7 @@ impl Marker {
       Marker::Waiting => WAITING,
       Marker::Failed => FAILED,
       Marker::Delayed { .. } => DELAYED,
+      Marker::Cancelled => CANCELLED,
     }
   }
 
@@ -35,6 +38,7 @@ impl Marker {
       Marker::Waiting => Layout::waiting_link(id),
       Marker::Failed => Layout::failed_link(id),
       Marker::Delayed { due_ms } => Layout::delayed_link(due_ms, id),
+      Marker::Cancelled => Layout::cancelled_link(id),
     }
   }
 

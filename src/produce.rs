@@ -2,6 +2,7 @@
 //! and `delivery` (what a fulfilled job owes its targets). Each change is a read-modify-write of
 //! the record under the job's short state lock, made through one [`Transition`].
 
+use crate::cancel::cancelled;
 use crate::clock::now_ms;
 use crate::durable::{self, Durability};
 use crate::error::{Code, Op, Result, StoreError};
@@ -143,7 +144,7 @@ impl Store {
     let mut state = self.read_state(&f, id)?;
     if state.status != JobStatus::Pending {
       self.transition(&f, id, Transition::tidy(&[Marker::Pending]))?;
-      return Err(already_resolved());
+      return Err(not_pending(id, &state));
     }
     state.status = JobStatus::Fulfilled;
     state.fulfilled_at_ms = Some(now_ms());
@@ -186,7 +187,7 @@ impl Store {
     let mut state = self.read_state(&f, id)?;
     if state.status != JobStatus::Pending {
       self.transition(&f, id, Transition::tidy(&[Marker::Pending]))?;
-      return Err(already_resolved());
+      return Err(not_pending(id, &state));
     }
     if Some(state.version) != old_version {
       return Err(StoreError::new(Code::VersionMismatch, "version mismatch"));
@@ -216,6 +217,14 @@ impl Store {
       value: self.read_value(&f, id)?,
       waiting: state.waiting_json(),
     }))
+  }
+}
+
+/// Why a job that is not pending cannot be fulfilled or updated.
+fn not_pending(id: &str, state: &JobState) -> StoreError {
+  match state.status {
+    JobStatus::Cancelled => cancelled(id, state),
+    _ => already_resolved(),
   }
 }
 

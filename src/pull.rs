@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::attempts;
+use crate::claim_watch;
 use crate::claims::LostClaim;
 use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::failure::backoff;
 use crate::folder::Folder;
-use crate::layout::{self, Layout, LockKind, DELAYED, FAILED, JOBS, PENDING, WAITING};
+use crate::layout::{self, Layout, LockKind, CANCELLED, DELAYED, FAILED, JOBS, PENDING, WAITING};
 use crate::lock::{Claim, FileLock};
 use crate::marker::Marker;
 use crate::state::JobStatus;
@@ -87,13 +88,18 @@ impl Store {
   pub(crate) fn watch_folders(&self) -> Result<()> {
     let f = self.folder()?;
     // jobs/ too: a create makes its marker first and its folder last. A name appearing in
-    // delayed/ tells when that job is due, so no listing is needed to learn of it.
-    let dirs = [JOBS, PENDING, WAITING, FAILED, DELAYED].map(|sub| f.full(sub));
+    // delayed/ tells when that job is due, so no listing is needed to learn of it; one in
+    // cancelled/ may concern a job held here, whose holder should hear of it now.
+    let dirs = [JOBS, PENDING, WAITING, FAILED, DELAYED, CANCELLED].map(|sub| f.full(sub));
     let delayed_dir = f.full(DELAYED);
+    let cancelled_dir = f.full(CANCELLED);
     let index = Arc::downgrade(&self.delayed);
     self.wake.watch(
       &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
       Box::new(move |path: &Path| {
+        if path.parent() == Some(cancelled_dir.as_path()) {
+          claim_watch::check_now();
+        }
         let seen = path.parent() == Some(delayed_dir.as_path());
         let name = path.file_name().and_then(|n| n.to_str());
         if let (true, Some(name), Some(index)) = (seen, name, index.upgrade()) {
@@ -129,7 +135,9 @@ impl Store {
   /// The claims whose locks were lost since the last call; each is reported once.
   pub fn lost_claims(&self) -> Vec<LostClaim> {
     match self.folder() {
-      Ok(f) => self.claims.lost(&f),
+      Ok(f) => self
+        .claims
+        .lost(&f, |id| f.exists(&Marker::Cancelled.link(id))),
       Err(_) => Vec::new(),
     }
   }
@@ -146,8 +154,9 @@ impl Store {
     let Some(state) = readable(self.read_state(f, id))? else {
       return Ok(None);
     };
-    if state.status != JobStatus::Pending {
-      // Left by a crash between fulfilling (or failing) and removing the marker.
+    if state.status != JobStatus::Pending || retry_cut_short(f, id, state.run_at_ms) {
+      // Left by a cut between recording the change (fulfilled, failed, cancelled, or a retry
+      // due later) and removing the marker.
       self.transition(f, id, Transition::tidy(&[Marker::Pending]))?;
       return Ok(None);
     }
@@ -176,7 +185,7 @@ impl Store {
     let counted = attempts::begin(lock.file(), history.claims).is_ok();
     let claim = self
       .claims
-      .hold(id, lock, counted.then_some(history.claims));
+      .hold(id, lock, counted.then_some(history.claims), true);
     Ok(Some(PulledJob {
       claim,
       id: id.to_owned(),
@@ -209,7 +218,7 @@ impl Store {
       return Ok(None);
     }
     let value = self.read_value(f, id)?;
-    let claim = self.claims.hold(id, lock, None);
+    let claim = self.claims.hold(id, lock, None, false);
     Ok(Some(PulledNotification {
       claim,
       id: id.to_owned(),
@@ -230,6 +239,14 @@ fn closed_ends_wait<T>(
     Err(e) if e.code == Code::Closed => Ok(Err(Ended::Closed)),
     other => other,
   }
+}
+
+/// Whether a pending job's marker was left by a cut in the middle of a retry's transition: its
+/// record is due later and its `delayed/` marker for that time exists. (A future time alone
+/// could be another machine's clock running ahead; the marker says the retry was recorded.)
+pub(crate) fn retry_cut_short(f: &Folder, id: &str, run_at_ms: Option<f64>) -> bool {
+  run_at_ms
+    .is_some_and(|at| at > now_ms() && f.exists(&Marker::Delayed { due_ms: at as u64 }.link(id)))
 }
 
 /// A record a pull can use; `None` for a damaged one (unparsable, or unreadable to this user),

@@ -6,7 +6,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
-use crate::durable;
+use crate::durable::{self, Durability};
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
 use crate::layout::{Layout, LockKind, TMP};
@@ -139,6 +139,13 @@ impl Store {
   pub(crate) fn replace(&self, f: &Folder, target: &str, bytes: &[u8]) -> Result<()> {
     self.with_tmp(f, || {
       durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability())
+    })
+  }
+
+  /// Like [`Store::replace`], never fsynced, whatever the store's durability.
+  pub(crate) fn replace_relaxed(&self, f: &Folder, target: &str, bytes: &[u8]) -> Result<()> {
+    self.with_tmp(f, || {
+      durable::replace_file(f, &Layout::temp_path(), target, bytes, Durability::Relaxed)
     })
   }
 

@@ -73,7 +73,8 @@ impl Store {
   }
 
   /// Removes fulfilled jobs with no waiting targets that were fulfilled at least `older_than_ms`
-  /// ago, and with `failed` the failed jobs set aside that long ago; returns how many. Pending,
+  /// ago, and with `failed` the jobs that ended without a value (failed or cancelled) that long
+  /// ago; returns how many. Pending,
   /// delayed, claimed and waiting jobs are never touched.
   pub fn prune(&self, older_than_ms: f64, failed: bool) -> Result<u64> {
     let f = self.writable()?;
@@ -92,13 +93,14 @@ impl Store {
           .fulfilled_at_ms
           .or_else(|| modified_ms(&f, &Layout::value_file(&id))),
         Phase::Failed if failed => info.failed_at_ms,
+        Phase::Cancelled if failed => info.cancelled_at_ms,
         _ => None,
       };
       if !ended_at.is_some_and(|at| at <= cutoff) {
         continue;
       }
       // A failed job may still have targets waiting for a value it will never have.
-      match self.remove(&id, info.phase == Phase::Failed) {
+      match self.remove(&id, matches!(info.phase, Phase::Failed | Phase::Cancelled)) {
         Ok(()) => removed += 1,
         // Claimed, re-queued or gone since we looked: leave it for the next prune.
         Err(e)

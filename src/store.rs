@@ -15,7 +15,7 @@ use crate::delayed_index::DelayedIndex;
 use crate::durable::{DirSyncs, Durability};
 use crate::error::{Result, StoreError};
 use crate::folder::{Filesystem, Folder};
-use crate::layout::{Access, Layout, DELAYED, FAILED, JOBS, PENDING, WAITING};
+use crate::layout::{Access, Layout, CANCELLED, DELAYED, FAILED, JOBS, PENDING, WAITING};
 use crate::leftovers;
 use crate::wake::Wake;
 
@@ -134,7 +134,7 @@ impl Store {
     let store = Arc::new(Store {
       layout,
       folder: RwLock::new(Some(Arc::new(folder))),
-      syncs: DirSyncs::new(&[JOBS, PENDING, WAITING, FAILED, DELAYED]),
+      syncs: DirSyncs::new(&[JOBS, PENDING, WAITING, FAILED, DELAYED, CANCELLED]),
       delayed: Arc::default(),
       pending: PullCursor::new(PENDING),
       waiting: PullCursor::new(WAITING),
