@@ -46,7 +46,10 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   result(id: string, options: JobStore.ResultOptions | undefined, callback: JobStore.Callback<Buffer>): void
   result(id: string, options?: JobStore.ResultOptions): Promise<Buffer>
 
-  /** Makes a failed job pending again now, its attempts counted from zero (`ENOTFAILED` otherwise). */
+  /**
+   * Makes a failed job pending again now, its attempts counted from zero (`ENOTFAILED` when it is
+   * not failed, `ECLAIMED` while a worker holds it).
+   */
   retry(id: string, callback: JobStore.VoidCallback): void
   retry(id: string): Promise<void>
 
@@ -72,14 +75,15 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   /**
    * Fulfils a pending job, whoever holds it (1.2.0's behaviour; `job.fulfill` is the variant
    * that checks the claim). Targets already waiting are served through `respond` first.
-   * Fails with `EALREADYRESOLVED` when the job already has a value.
+   * Fails with `EALREADYRESOLVED` when the job is no longer pending (fulfilled, or failed).
    */
   fulfill(id: string, value: JobStore.JobValue, callback: JobStore.VoidCallback): void
   fulfill(id: string, value: JobStore.JobValue): Promise<void>
 
   /**
-   * Replaces a pending job's request if its version is still `oldVersion`, and bumps the
-   * version. Fails with `EVERSIONMISMATCH` or `EALREADYRESOLVED`.
+   * Replaces a pending (or delayed) job's request if its version is still `oldVersion`, and bumps
+   * the version. Fails with `EVERSIONMISMATCH`, or `EALREADYRESOLVED` when the job is fulfilled or
+   * failed.
    */
   update(id: string, oldVersion: number, newRequest: TRequest, callback: JobStore.VoidCallback): void
   update(id: string, oldVersion: number, newRequest: TRequest): Promise<void>
@@ -125,7 +129,7 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   get(id: string, callback: JobStore.Callback<JobStore.JobInfo<TRequest, TTarget>>): void
   get(id: string): Promise<JobStore.JobInfo<TRequest, TTarget>>
 
-  /** A job's value, or `undefined` while it is pending. */
+  /** A job's value, or `undefined` until it is fulfilled (pending, delayed or failed). */
   value(id: string, callback: JobStore.Callback<Buffer | undefined>): void
   value(id: string): Promise<Buffer | undefined>
 
@@ -135,23 +139,25 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   list(options?: JobStore.ListOptions): Promise<string[]>
 
   /**
-   * Deletes a fulfilled job with no waiting targets (`EPENDING` / `EWAITING` otherwise, unless
-   * `force`). A job a worker or notifier holds is never deleted (`ECLAIMED`).
+   * Deletes a fulfilled or failed job with no waiting targets (`EPENDING` / `EWAITING` otherwise,
+   * unless `force`). A job a worker or notifier holds is never deleted (`ECLAIMED`).
    */
   remove(id: string, callback: JobStore.VoidCallback): void
   remove(id: string, options: JobStore.RemoveOptions | undefined, callback: JobStore.VoidCallback): void
   remove(id: string, options?: JobStore.RemoveOptions): Promise<void>
 
   /**
-   * Deletes fulfilled jobs with no waiting targets, fulfilled at least `olderThanMs` ago, and
-   * gives how many went. Pending, claimed and waiting jobs are never touched.
+   * Deletes fulfilled jobs with no waiting targets, fulfilled at least `olderThanMs` ago (with
+   * `failed: true`, also failed jobs set aside that long ago), and gives how many went. Pending,
+   * delayed and claimed jobs are never touched.
    */
   prune(options: JobStore.PruneOptions, callback: JobStore.Callback<number>): void
   prune(options: JobStore.PruneOptions): Promise<number>
 
   /**
-   * Lists every problem found in the folder. With `{ repair: true }` fixes what is safe to fix
-   * (markers and leftovers), never a job's request or value.
+   * Lists every problem found in the folder; without `repair` it only reads. With
+   * `{ repair: true }` fixes what is safe to fix (markers and the store's own leftovers), never a
+   * job's request or value.
    */
   check(callback: JobStore.Callback<JobStore.Problem[]>): void
   check(options: JobStore.CheckOptions | undefined, callback: JobStore.Callback<JobStore.Problem[]>): void
@@ -171,13 +177,19 @@ declare namespace JobStore {
 
   /** Codes of the store's own errors. */
   export type StoreErrorCode =
-    /** `fulfill` or `update` on a job that already has a value (message `already resolved`). */
+    /**
+     * `fulfill`, `update` or `job.fail` on a job that is no longer pending: fulfilled or failed
+     * (message `already resolved`).
+     */
     | 'EALREADYRESOLVED'
     /** `update` with a version that is not the job's current one (message `version mismatch`). */
     | 'EVERSIONMISMATCH'
     /** No job with that id in the store. */
     | 'ENOJOB'
-    /** An id that is not a string, or not one safe path segment. */
+    /**
+     * An id that is not a string, or not one safe path segment: empty, over 255 bytes, with `/`,
+     * `\`, `..` or NUL, starting with `.`, or ending in `.lock`.
+     */
     | 'EINVALIDID'
     /** Another process held the job's state lock longer than `lockWait`. */
     | 'ELOCKED'
@@ -185,11 +197,11 @@ declare namespace JobStore {
     | 'ECOMPROMISED'
     /** A file of the job cannot be read as what it should be; the message names it. */
     | 'ECORRUPT'
-    /** `remove` of a job that is still pending (without `force`). */
+    /** `remove` of a job that is still pending or delayed (without `force`). */
     | 'EPENDING'
     /** `remove` of a job that has targets waiting (without `force`). */
     | 'EWAITING'
-    /** `remove` of a job a worker or notifier holds right now. */
+    /** `remove` of a job a worker or notifier holds right now; `retry` of a job a worker holds. */
     | 'ECLAIMED'
     /** An argument of the wrong type. */
     | 'ERR_INVALID_ARG_TYPE'
@@ -371,11 +383,11 @@ declare namespace JobStore {
 
   /** What `stats` gives. */
   export interface Stats {
-    /** Jobs that need work. */
+    /** Jobs in `pending/`: to be worked now, claimed ones included. */
     pending: number
     /** Pending jobs a worker (in any process) holds right now. */
     claimed: number
-    /** Jobs that have a value. */
+    /** Jobs that have a value (in no pending, failed or delayed marker). */
     fulfilled: number
     /** Jobs with targets waiting to be told their value. */
     waiting: number
@@ -412,7 +424,7 @@ declare namespace JobStore {
   }
 
   export interface ListOptions {
-    /** Only jobs in that state, or only those with targets waiting. */
+    /** Only jobs in that state, or only those with targets waiting (default `'all'`). */
     state?: 'pending' | 'fulfilled' | 'waiting' | 'failed' | 'delayed' | 'all'
   }
 
@@ -429,7 +441,7 @@ declare namespace JobStore {
   }
 
   export interface CheckOptions {
-    /** Fix markers and leftovers. */
+    /** Fix markers and the store's own leftovers (default `false`: only look). */
     repair?: boolean
   }
 

@@ -27,7 +27,11 @@ class JobStore {
    * @param {number} [options.maxAbandoned=3] a job whose holders died this many times in a row is
    *   set aside as failed; `Infinity` never
    * @param {number} [options.maxAttempts=1] claims a job may have before `job.fail` is final
-   * @param {number} [options.backoffMs=1000] the first retry's delay; doubled (with jitter) after
+   * @param {number} [options.backoffMs=1000] the first retry's delay; doubled (with jitter) after,
+   *   up to an hour
+   * @param {boolean} [options.inline] run quick operations on the JavaScript thread; by default
+   *   decided from the folder's filesystem (tmpfs; ext4, xfs or btrfs when not durable)
+   * @param {object} [options.fs] 1.2.0's replacement `fs` module: only Node's own is accepted
    */
   constructor(options) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options)
@@ -179,7 +183,7 @@ class JobStore {
    * How job `id` ended: resolves its value (a Buffer) once fulfilled, rejects with `EFAILED`
    * (and `err.failure`, the last one recorded) once failed. Waits for the end, woken by
    * filesystem events; `{ waitMs }` bounds the wait (`ETIMEDOUT`), `{ signal }` ends it
-   * (`ABORT_ERR`). `{ waitMs: 0 }` answers at once.
+   * (`ABORT_ERR`). `{ waitMs: 0 }` answers at once (`ETIMEDOUT` if the job has not ended).
    */
   result(id, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
@@ -202,9 +206,10 @@ class JobStore {
     })
   }
 
-  /** One job's record: `{ id, state, version, request, waiting, createdAt, fulfilledAt? }`.
+  /** One job's record: `{ id, state, version, request, waiting, createdAt, attempts, failures,
+   * fulfilledAt?, failedAt?, runAt? }`; `state` is 'pending', 'delayed', 'fulfilled' or 'failed'.
    * Times the record cannot know are `null`: `createdAt` for 1.2.0's ids, `fulfilledAt` for jobs
-   * fulfilled by 1.2.0; `fulfilledAt` is absent while the job is pending. */
+   * fulfilled by 1.2.0. `fulfilledAt`, `failedAt` and `runAt` are present only in their state. */
   get(id, cb) {
     return settle(cb, async () => {
       const info = await this._native.get(checkId(id))
@@ -225,12 +230,13 @@ class JobStore {
     })
   }
 
-  /** A job's value as a Buffer; `undefined` while it is pending. */
+  /** A job's value as a Buffer; `undefined` until it is fulfilled (pending, delayed or failed). */
   value(id, cb) {
     return settle(cb, async () => (await this._native.value(checkId(id))) || undefined)
   }
 
-  /** Ids, oldest first: `{ state: 'pending' | 'fulfilled' | 'waiting' }` narrows the list. */
+  /** Ids, oldest first: `{ state }` ('all', the default, 'pending', 'fulfilled', 'waiting',
+   * 'failed' or 'delayed') narrows the list. */
   list(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
@@ -242,15 +248,15 @@ class JobStore {
     })
   }
 
-  /** Deletes a fulfilled job with no waiting targets; `{ force: true }` deletes any job nobody
-   * holds. Fails `EPENDING`, `EWAITING` or `ECLAIMED` otherwise. */
+  /** Deletes a fulfilled or failed job with no waiting targets; `{ force: true }` deletes any job
+   * nobody holds. Fails `EPENDING`, `EWAITING` or `ECLAIMED` otherwise. */
   remove(id, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => this._native.remove(checkId(id), Boolean(options.force)))
   }
 
-  /** Removes fulfilled jobs with no waiting targets fulfilled at least `olderThanMs` ago;
-   * resolves how many. */
+  /** Removes fulfilled jobs with no waiting targets fulfilled at least `olderThanMs` ago, and with
+   * `{ failed: true }` failed jobs set aside that long ago; resolves how many. */
   prune(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
@@ -263,8 +269,8 @@ class JobStore {
   }
 
   /** Finds what is wrong in the folder: `[{ kind, id, path, message, repaired, ageMs }]`. With
-   * `{ repair: true }` fixes what is safe (markers older than the grace period, the store's own
-   * leftovers); never deletes a job's data. */
+   * `{ repair: true }` fixes what is safe (stale and missing markers, markers pointing nowhere once
+   * older than the 15-minute grace period, the store's own leftovers); never deletes a job's data. */
   check(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () =>
@@ -446,7 +452,7 @@ function createOptions({ delayMs, runAt, maxAttempts }) {
   return { runAt: at, maxAttempts }
 }
 
-/** What `job.fail` records of an error: message, code and stack, as JSON text. */
+/** What `job.fail` records of an error: message, name, code and stack, as JSON text. */
 function describeFailure(error) {
   if (error instanceof Error) {
     const record = { message: error.message, name: error.name }
