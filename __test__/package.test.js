@@ -18,7 +18,8 @@ function expectedFiles() {
   const binaries = fs.readdirSync(path.join(ROOT, 'native')).filter((name) => name.endsWith('.node'))
   const { bin } = require('../package.json')
   const commands = (typeof bin === 'string' ? [bin] : Object.values(bin || {})).map((file) => path.posix.normalize(file))
-  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...binaries.map((name) => `native/${name}`), ...commands].sort()
+  const docs = fs.readdirSync(path.join(ROOT, 'docs')).map((name) => `docs/${name}`)
+  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...docs, ...binaries.map((name) => `native/${name}`), ...commands].sort()
 }
 
 /** npm's own entry point, run with this node, so that npm needs nothing else from the PATH. */
@@ -113,7 +114,7 @@ test('the packed tarball, installed offline without Rust', async (t) => {
   const env = userEnv(path.join(tmp, 'bin'))
   const npm = npmCli()
 
-  await t.test('npm pack holds the loader, the binary, index.js, index.d.ts, README and LICENSE only', () => {
+  await t.test('npm pack holds the loader, the binary, index.js, index.d.ts, the docs, README and LICENSE only', () => {
     // With its scripts, as a maintainer packs: prepack takes `prepare` out of the packed
     // package.json and postpack puts it back. Only the host binary is here, so the check that
     // all six passed test:platforms is turned off.

@@ -324,9 +324,10 @@ impl NativeStore {
     self.dispatch(env, calls::delivery(id))
   }
 
+  /// Pulls a notification, passing over the jobs named in `skip`.
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
-  pub fn pull_notification<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, calls::pull_notification())
+  pub fn pull_notification<'e>(&self, env: &'e Env, skip: Vec<String>) -> Result<Object<'e>> {
+    self.dispatch(env, calls::pull_notification(skip))
   }
 
   /// Unqueues the delivered targets (JSON array text) and releases the notification claim.
@@ -356,9 +357,10 @@ impl NativeStore {
     env: &'e Env,
     wait_ms: f64,
     token: i64,
+    skip: Vec<String>,
   ) -> Result<Object<'e>> {
     let wait = wait_duration(wait_ms);
-    self.dispatch(env, calls::pull_notification_wait(wait, token as u64))
+    self.dispatch(env, calls::pull_notification_wait(wait, token as u64, skip))
   }
 
   #[napi]
@@ -412,6 +414,12 @@ impl NativeStore {
   #[napi(ts_return_type = "Promise<NativeProblem[]>")]
   pub fn check<'e>(&self, env: &'e Env, repair: bool) -> Result<Object<'e>> {
     self.dispatch(env, calls::check(repair))
+  }
+
+  /// Gives a job's claim back uncounted (see the core's `give_back`).
+  #[napi]
+  pub fn give_back(&self, claim: i64) {
+    self.core.give_back(claim as u64);
   }
 
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.

@@ -160,8 +160,8 @@ pub fn pull_job() -> Call<Option<PulledJob>> {
   }
 }
 
-pub fn pull_notification() -> Call<Option<PulledNotification>> {
-  Call::any(Store::pull_notification)
+pub fn pull_notification(skip: Vec<String>) -> Call<Option<PulledNotification>> {
+  Call::any(move |s| s.pull_notification(&skip))
 }
 
 pub fn pull_job_wait(wait: Duration, token: u64) -> Call<std::result::Result<PulledJob, Ended>> {
@@ -171,8 +171,9 @@ pub fn pull_job_wait(wait: Duration, token: u64) -> Call<std::result::Result<Pul
 pub fn pull_notification_wait(
   wait: Duration,
   token: u64,
+  skip: Vec<String>,
 ) -> Call<std::result::Result<PulledNotification, Ended>> {
-  Call::any(move |s| s.pull_notification_wait(wait, token))
+  Call::any(move |s| s.pull_notification_wait(wait, token, &skip))
 }
 
 pub fn result(id: String) -> Call<Option<Vec<u8>>> {

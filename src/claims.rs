@@ -80,6 +80,18 @@ impl Claims {
     self.table.lock().unwrap().held.remove(&claim).is_some()
   }
 
+  /// Lets go of a claim and takes its attempt off the job's record, as if it had never been
+  /// made; returns whether it was held.
+  pub fn give_back(&self, claim: u64) -> bool {
+    let Some(mut held) = self.table.lock().unwrap().held.remove(&claim) else {
+      return false;
+    };
+    if let Some(index) = held.attempt.take() {
+      attempts::uncount(held.lock.file(), index);
+    }
+    true
+  }
+
   /// Drops a claim as a dead holder would leave it: its attempt stays recorded as abandoned.
   #[cfg(test)]
   pub fn forget_abandoned(&self, claim: u64) {

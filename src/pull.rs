@@ -45,11 +45,15 @@ impl Store {
   }
 
   /// Claims the oldest fulfilled job with waiting targets that nobody holds, or `None`.
-  pub fn pull_notification(&self) -> Result<Option<PulledNotification>> {
+  /// Jobs named in `skip` are passed over (a notifier backing off from them).
+  pub fn pull_notification(&self, skip: &[String]) -> Result<Option<PulledNotification>> {
     let f = self.writable()?;
-    self
-      .waiting
-      .pull(&f, |id| self.try_pull_notification(&f, id))
+    self.waiting.pull(&f, |id| {
+      if skip.iter().any(|s| s == id) {
+        return Ok(None);
+      }
+      self.try_pull_notification(&f, id)
+    })
   }
 
   /// Like [`Store::pull_job`], but waits up to `wait` for a job to become available, woken by
@@ -72,11 +76,12 @@ impl Store {
     &self,
     wait: Duration,
     token: u64,
+    skip: &[String],
   ) -> Result<std::result::Result<PulledNotification, Ended>> {
     closed_ends_wait(self.watch_folders().and_then(|()| {
       self
         .wake
-        .wait_for(wait, token, || self.pull_notification(), || None)
+        .wait_for(wait, token, || self.pull_notification(skip), || None)
     }))
   }
 
@@ -110,6 +115,14 @@ impl Store {
       }),
     );
     Ok(())
+  }
+
+  /// Lets go of a job's claim as if it had never been made: the job is free at once and this
+  /// claim is not counted among its attempts (a worker shutting down gives its jobs back).
+  pub fn give_back(&self, claim: u64) {
+    if self.claims.give_back(claim) {
+      self.wake.bump();
+    }
   }
 
   /// Releases a claim. Releasing twice, or after a loss, is harmless.

@@ -264,14 +264,17 @@ mod tests {
       b"6"
     );
 
-    let note = store.pull_notification().unwrap().expect("a notification");
+    let note = store
+      .pull_notification(&[])
+      .unwrap()
+      .expect("a notification");
     assert_eq!(
       (note.value.as_slice(), note.waiting.as_str()),
       (&b"6"[..], r#"["target-1"]"#)
     );
     store.done(note.claim, &id, r#"["target-1"]"#).unwrap();
     assert!(dir.join("waiting").join(&id).symlink_metadata().is_err());
-    assert!(store.pull_notification().unwrap().is_none());
+    assert!(store.pull_notification(&[]).unwrap().is_none());
   }
 
   #[test]
@@ -301,6 +304,18 @@ mod tests {
     assert_eq!(b.pull_job().unwrap().unwrap().id, ids[CURSOR_SIZE * 2]);
     assert!(b.pull_job().unwrap().is_none());
     drop(held);
+  }
+
+  #[test]
+  fn a_job_given_back_is_free_at_once_and_its_claim_is_not_counted() {
+    let (store, _tmp) = open_store();
+    store.create("1").unwrap();
+    let first = store.pull_job().unwrap().unwrap();
+    store.give_back(first.claim);
+    let again = store.pull_job().unwrap().expect("free at once");
+    assert_eq!((again.id.as_str(), again.attempts), (first.id.as_str(), 1));
+    store.release(again.claim);
+    assert_eq!(store.pull_job().unwrap().unwrap().attempts, 2);
   }
 
   #[test]
@@ -409,7 +424,7 @@ mod tests {
     assert_eq!(job.id, id);
     store.fulfill(id, b"v").unwrap();
     store.release(job.claim);
-    let note = store.pull_notification();
+    let note = store.pull_notification(&[]);
     // 1.2.0 made no waiting/ marker here by hand, so only the state says a target waits.
     assert!(note.unwrap().is_none());
     let delivery = store.delivery(id).unwrap().unwrap();
