@@ -169,6 +169,33 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
    */
   close(callback: JobStore.VoidCallback): void
   close(): Promise<void>
+
+  /**
+   * Starts a worker: `handler(job, { signal })` runs for each job, `concurrency` at a time, until
+   * the worker (or the store) is closed. What it returns is the job's value (a string or bytes as
+   * they are, `undefined` as an empty value, anything else as its JSON text); what it throws fails
+   * the job as `job.fail` does. The handler never calls `fulfill`, `fail` or `release`.
+   */
+  process<TResult = unknown>(
+    handler: JobStore.Handler<TRequest, TResult>,
+    options?: JobStore.WorkerOptions,
+  ): JobStore.Worker<TRequest, TResult>
+
+  /**
+   * Starts a deliverer: `handler(target, { id, value, signal })` runs for each target waiting for
+   * a fulfilled job's value; a target whose handler resolved is marked delivered, the others stay
+   * queued and are tried again after a backoff.
+   */
+  deliver(handler: JobStore.DeliverHandler<TTarget>, options?: JobStore.DelivererOptions): JobStore.Deliverer<TTarget>
+
+  /**
+   * Cancels a job that is pending, delayed or failed, or that a worker in any process holds (its
+   * signal aborts with `ECANCELED`, and its commit is refused). A cancelled job is never pulled
+   * again; `result` rejects `ECANCELED`. A fulfilled job cannot be cancelled (`EALREADYRESOLVED`).
+   */
+  cancel(id: string, callback: JobStore.VoidCallback): void
+  cancel(id: string, options: JobStore.CancelOptions | undefined, callback: JobStore.VoidCallback): void
+  cancel(id: string, options?: JobStore.CancelOptions): Promise<void>
 }
 
 declare namespace JobStore {
@@ -227,6 +254,13 @@ declare namespace JobStore {
     | 'ENOTSTORE'
     /** `require('fs-job-store')` on a platform the store does not support (Windows). */
     | 'EPLATFORM'
+    /**
+     * The job was cancelled: `result` of a cancelled job, a fenced call (`job.fulfill`,
+     * `job.fail`) after the cancel, and the reason a worker's signal aborts with.
+     */
+    | 'ECANCELED'
+    /** The reason a handler's signal aborts with when its worker closed before it finished. */
+    | 'ESHUTDOWN'
 
   /** The operating-system errors a store reports by their errno name (`err.path` names the file). */
   export type SystemErrorCode =
@@ -367,6 +401,11 @@ declare namespace JobStore {
     /** The first retry's delay in milliseconds (default 1000), doubled for each further one. */
     backoffMs?: number
     /**
+     * Run quick calls (create, pull, fulfil) on the JavaScript thread: `true`, `false`, or unset
+     * to decide from the folder's filesystem (tmpfs; local disks when not durable).
+     */
+    inline?: boolean | null
+    /**
      * @deprecated 1.2.0 accepted a replacement `fs` module. The native store does its own I/O,
      * so only Node's own `fs` is accepted; anything else throws.
      */
@@ -395,6 +434,8 @@ declare namespace JobStore {
     failed: number
     /** Jobs waiting for their time: delayed at create, or a retry's backoff. */
     delayed: number
+    /** Jobs cancelled. */
+    cancelled: number
     /** Age of the oldest pending job, or `null` when nothing is pending. */
     oldestPendingAgeMs: number | null
   }
@@ -402,7 +443,7 @@ declare namespace JobStore {
   /** What `get` gives. */
   export interface JobInfo<TRequest = unknown, TTarget = unknown> {
     id: string
-    state: 'pending' | 'delayed' | 'fulfilled' | 'failed'
+    state: 'pending' | 'delayed' | 'fulfilled' | 'failed' | 'cancelled'
     version: number
     request: TRequest
     waiting: TTarget[]
@@ -421,11 +462,17 @@ declare namespace JobStore {
     attempts: number
     /** The recorded failures, oldest first (the last 20). */
     failures: Failure[]
+    /** The latest value its worker gave `job.progress`, or `null`. */
+    progress: unknown
+    /** Present once the job is cancelled: when. */
+    cancelledAt?: Date | null
+    /** Present once the job is cancelled: the reason given, or `null`. */
+    cancelReason?: string | null
   }
 
   export interface ListOptions {
     /** Only jobs in that state, or only those with targets waiting (default `'all'`). */
-    state?: 'pending' | 'fulfilled' | 'waiting' | 'failed' | 'delayed' | 'all'
+    state?: 'pending' | 'fulfilled' | 'waiting' | 'failed' | 'delayed' | 'cancelled' | 'all'
   }
 
   export interface RemoveOptions {
@@ -436,7 +483,10 @@ declare namespace JobStore {
   export interface PruneOptions {
     /** Only jobs fulfilled (or with `failed`, failed) at least this many milliseconds ago. */
     olderThanMs: number
-    /** Also remove failed jobs (default `false`: they are kept until retried or pruned so). */
+    /**
+     * Also remove jobs that ended without a value, failed or cancelled (default `false`: they are
+     * kept until retried or pruned so).
+     */
     failed?: boolean
   }
 
@@ -460,6 +510,8 @@ declare namespace JobStore {
     | 'missing-failed-marker'
     | 'stale-failed-marker'
     | 'stale-delayed-marker'
+    | 'missing-cancelled-marker'
+    | 'stale-cancelled-marker'
     | 'leftover-temporary'
     | 'foreign-temporary'
 
@@ -487,6 +539,17 @@ declare namespace JobStore {
     readonly attempts: number
     /** Assign a function to hear, with an `ECOMPROMISED` error, that the claim was lost. */
     oncompromised: ((err: JobStoreError) => void) | null
+    /**
+     * Aborts when the work is no longer wanted: the claim was lost (`ECOMPROMISED`) or the job
+     * cancelled (`ECANCELED`); `signal.reason` is that error.
+     */
+    readonly signal: AbortSignal
+    /**
+     * Records how far the work has come (any JSON value), visible from every process through
+     * `get(id).progress`; fenced like `fulfill`. Not fsynced: a power cut may lose the latest.
+     */
+    progress(value: unknown, callback: VoidCallback): void
+    progress(value: unknown): Promise<void>
     /** Lets go of the claim. Call it after fulfilling, and after a failure. */
     release(callback: VoidCallback): void
     release(): Promise<void>
@@ -518,6 +581,93 @@ declare namespace JobStore {
      */
     done(err: Error | null | undefined, delivered: readonly TTarget[] | null | undefined, callback: VoidCallback): void
     done(err?: Error | null, delivered?: readonly TTarget[] | null): Promise<void>
+  }
+
+  /** What a handler's signal and the worker know of the job it runs. */
+  export interface HandlerContext {
+    /**
+     * Aborts when the claim is lost (`ECOMPROMISED`), the job is cancelled (`ECANCELED`), its
+     * `timeoutMs` passes (`ETIMEDOUT`) or the worker's close time limit passes (`ESHUTDOWN`).
+     * After that, whatever the handler returns is not recorded.
+     */
+    signal: AbortSignal
+  }
+
+  export type Handler<TRequest = unknown, TResult = unknown> = (job: Job<TRequest>, context: HandlerContext) => TResult | Promise<TResult>
+
+  export interface WorkerOptions {
+    /** Jobs in progress at once in this worker (default 1). */
+    concurrency?: number
+    /** A job running longer fails with `ETIMEDOUT` (retried as configured); its signal aborts. */
+    timeoutMs?: number
+    /** Closes the worker when it aborts. */
+    signal?: AbortSignal
+  }
+
+  export interface CloseOptions {
+    /**
+     * How long to wait for the work in progress (default: as long as it takes); then its signals
+     * abort with `ESHUTDOWN` and its jobs are given back, pending again and not counted as
+     * attempts.
+     */
+    timeoutMs?: number
+  }
+
+  /** What `process` returns: the pull loop, running until closed. */
+  export interface Worker<TRequest = unknown, TResult = unknown> extends NodeJS.EventEmitter {
+    /** Jobs in progress now. */
+    readonly running: number
+    /** Stops pulling at once; resolves when nothing of the worker is left running. */
+    close(options?: CloseOptions): Promise<void>
+    on(event: 'completed', listener: (job: Job<TRequest>, result: TResult) => void): this
+    /** `retryAt`: when the job will be tried again, or `null` when it was set aside as failed. */
+    on(event: 'failed', listener: (job: Job<TRequest>, error: unknown, retryAt: Date | null) => void): this
+    on(event: 'cancelled', listener: (job: Job<TRequest>, error: JobStoreError) => void): this
+    on(event: 'progress', listener: (job: Job<TRequest>, progress: unknown) => void): this
+    /** Anything the worker met that is not a job's own failure; the worker goes on. */
+    on(event: 'error', listener: (error: JobStoreError) => void): this
+    /** A pull found nothing left to do. */
+    on(event: 'drained', listener: () => void): this
+    on(event: 'close', listener: () => void): this
+    once(event: 'close' | 'drained', listener: () => void): this
+  }
+
+  export interface DeliverContext {
+    /** The fulfilled job's id. */
+    id: string
+    /** Its value. */
+    value: Buffer
+    /** Aborts when the claim is lost, the delivery's `timeoutMs` passes, or the deliverer closes. */
+    signal: AbortSignal
+  }
+
+  export type DeliverHandler<TTarget = unknown> = (target: TTarget, context: DeliverContext) => unknown
+
+  export interface DelivererOptions {
+    /** Jobs whose targets are delivered at once (default 1). */
+    concurrency?: number
+    /** Delivering one job's targets longer than this counts as a failure for those not done. */
+    timeoutMs?: number
+    /** The first wait before failed targets are tried again (default 1000), doubled after. */
+    backoffMs?: number
+    /** Closes the deliverer when it aborts. */
+    signal?: AbortSignal
+  }
+
+  /** What `deliver` returns. */
+  export interface Deliverer<TTarget = unknown> extends NodeJS.EventEmitter {
+    /** Jobs whose targets are being delivered now. */
+    readonly running: number
+    close(options?: CloseOptions): Promise<void>
+    on(event: 'completed', listener: (target: TTarget, info: { id: string }) => void): this
+    on(event: 'failed', listener: (target: TTarget, error: unknown, info: { id: string; retryAt: Date }) => void): this
+    on(event: 'error', listener: (error: JobStoreError) => void): this
+    on(event: 'drained' | 'close', listener: () => void): this
+  }
+
+  export interface CancelOptions {
+    /** Recorded with the job, shown by `get` and `fs-job-store show`. */
+    reason?: string
   }
 }
 

@@ -7,6 +7,7 @@ const { fileURLToPath } = require('node:url')
 const { NativeStore, listingNames } = require('./lib/native')
 const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
+const { Worker, Deliverer } = require('./lib/runtime')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
 /** The listings `list` takes, named by the core, so one set of names has one owner. */
@@ -58,11 +59,12 @@ class JobStore {
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
     // Throws errors of the same shape as every call's (code, message, path, errno, syscall).
-    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline }, (claim, message) => {
+    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline }, (claim, code, message) => {
       const store = self.deref()
-      if (store) store._lost(claim, message)
+      if (store) store._lost(claim, code, message)
     })
     this._dir = dir
+    this._readOnly = readOnly
     this._respond = respond || null
     /** Set to a function to hear `{ id, errors: [{ target, error }] }` when `respond` fails. */
     this.onresponsefailure = null
@@ -71,6 +73,8 @@ class JobStore {
     this._held = new Map()
     this._claimSurface = claimSurface(this)
     this._flushes = new Map()
+    /** The workers and deliverers `process` and `deliver` started, closed with the store. */
+    this._runtimes = new Set()
     this._waits = 0
     this._closed = false
   }
@@ -146,13 +150,54 @@ class JobStore {
    * `{ waitMs, signal }` options as `pullJob`. */
   pullNotification(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
-    return settle(cb, async () => {
-      const found = await this._wait(
-        waitOptions(options),
-        () => this._native.pullNotification(),
-        (waitMs, token) => this._native.pullNotificationWait(waitMs, token),
-      )
-      return found ? new Notification(this._claimSurface, found) : undefined
+    return settle(cb, () => this._pullNotification(waitOptions(options), []))
+  }
+
+  /** Like `pullNotification`, passing over the jobs named in `skip`. */
+  async _pullNotification(options, skip) {
+    const found = await this._wait(
+      options,
+      () => this._native.pullNotification(skip),
+      (waitMs, token) => this._native.pullNotificationWait(waitMs, token, skip),
+    )
+    return found ? new Notification(this._claimSurface, found) : undefined
+  }
+
+  /**
+   * Runs `handler(job, { signal })` for each job, `concurrency` at a time, until closed: what it
+   * returns becomes the job's value, what it throws fails the job (retried as configured). See
+   * docs/workers.md. Returns the `Worker`, an EventEmitter.
+   */
+  process(handler, options) {
+    return this._runtime(new Worker(this, handler, options))
+  }
+
+  /**
+   * Runs `handler(target, { id, value, signal })` for each target waiting for a fulfilled job's
+   * value, `concurrency` at a time: a target whose handler resolved is marked delivered, the
+   * others are tried again later with a backoff. Returns the `Deliverer`, an EventEmitter.
+   */
+  deliver(handler, options) {
+    return this._runtime(new Deliverer(this, handler, options))
+  }
+
+  _runtime(runtime) {
+    if (this._closed) throw storeError('ECLOSED', 'the store is closed; open a new JobStore to process jobs')
+    if (this._readOnly) throw storeError('EREADONLY', 'the store was opened with readOnly: true; a worker changes jobs, so open it read-write')
+    this._runtimes.add(runtime)
+    runtime.once('close', () => this._runtimes.delete(runtime))
+    runtime.start()
+    return runtime
+  }
+
+  /** Cancels a job that is pending, delayed, failed or being worked on, in any process:
+   * `{ reason }` is recorded. Its holder's signal aborts with `ECANCELED`. */
+  cancel(id, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, () => {
+      const { reason } = options
+      if (reason !== undefined && typeof reason !== 'string') throw invalidArgType('options.reason', 'a string', reason)
+      return this._native.cancel(checkId(id), reason)
     })
   }
 
@@ -169,8 +214,8 @@ class JobStore {
   /** Counts: `{ pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs }`. */
   stats(cb) {
     return settle(cb, async () => {
-      const { pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs } = await this._native.stats()
-      return { pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
+      const { pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs } = await this._native.stats()
+      return { pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
     })
   }
 
@@ -222,10 +267,15 @@ class JobStore {
         createdAt: info.createdAt == null ? null : new Date(info.createdAt),
         attempts: info.attempts,
         failures: JSON.parse(info.failures).map(({ at, error }) => ({ at: new Date(at), error })),
+        progress: info.progress == null ? null : JSON.parse(info.progress),
       }
       if (info.state === 'fulfilled') job.fulfilledAt = info.fulfilledAt == null ? null : new Date(info.fulfilledAt)
       if (info.state === 'failed') job.failedAt = info.failedAt == null ? null : new Date(info.failedAt)
       if (info.state === 'delayed') job.runAt = new Date(info.runAt)
+      if (info.state === 'cancelled') {
+        job.cancelledAt = info.cancelledAt == null ? null : new Date(info.cancelledAt)
+        job.cancelReason = info.cancelReason ?? null
+      }
       return job
     })
   }
@@ -242,7 +292,7 @@ class JobStore {
     return settle(cb, () => {
       const state = options.state === undefined ? 'all' : options.state
       if (!LISTINGS.includes(state)) {
-        throw invalidArgValue('options.state', `must be 'pending', 'fulfilled', 'waiting', 'failed' or 'delayed'. Received ${String(state)}`)
+        throw invalidArgValue('options.state', `must be one of ${LISTINGS.map((name) => `'${name}'`).join(', ')}. Received ${String(state)}`)
       }
       return this._native.list(state)
     })
@@ -290,6 +340,8 @@ class JobStore {
   close(cb) {
     return settle(cb, () => {
       this._closed = true
+      // Workers first: they stop pulling and give their jobs back before the claims go.
+      for (const runtime of this._runtimes) runtime._closeNow()
       this._held.clear()
       this._native.close()
     })
@@ -377,12 +429,11 @@ class JobStore {
     }
   }
 
-  /** Called from the native claim watcher: tell the holder, through whatever `oncompromised` it
-   * has assigned by now. */
-  _lost(claim, message) {
+  /** Called from the native claim watcher: the claim was lost (`ECOMPROMISED`) or its job
+   * cancelled (`ECANCELED`); the holder's signal aborts, and `oncompromised` hears of a loss. */
+  _lost(claim, code, message) {
     const holder = this._held.get(claim)
-    if (!holder || typeof holder.oncompromised !== 'function') return
-    holder.oncompromised(storeError('ECOMPROMISED', message, { id: holder.id }))
+    if (holder) holder._lose(storeError(code, message, { id: holder.id }))
   }
 }
 
@@ -405,6 +456,14 @@ function claimSurface(store) {
       store._held.delete(claim)
       const at = await native.failClaimed(claim, id, describeFailure(error), retryInMs)
       return at == null ? null : new Date(at)
+    },
+    async progress(claim, id, progress) {
+      await afterInline(native.progressNow(claim, id, progress))
+    },
+    /** Lets go of a job uncounted: a worker shutting down gives it back. */
+    giveBack(claim) {
+      store._held.delete(claim)
+      native.giveBack(claim)
     },
     async done(claim, id, delivered) {
       store._held.delete(claim)

@@ -23,7 +23,7 @@ async function holdJobs(t, dir, count) {
 test('stats count the pending, claimed, fulfilled and waiting jobs of every process; a dead holder claims nothing', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
-  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, oldestPendingAgeMs: null })
+  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, cancelled: 0, oldestPendingAgeMs: null })
   const ids = []
   for (let n = 0; n < 12; n++) ids.push((await store.create({ n })).id)
   // Another process fulfils the first four and queues targets on two of them and on one pending job.
@@ -44,6 +44,7 @@ test('stats count the pending, claimed, fulfilled and waiting jobs of every proc
     waiting: 3,
     failed: 0,
     delayed: 0,
+    cancelled: 0,
     oldestPendingAgeMs: undefined,
   })
   assert.ok(stats.oldestPendingAgeMs >= 0 && stats.oldestPendingAgeMs < 60000)

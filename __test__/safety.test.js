@@ -303,7 +303,7 @@ test('a file where a job folder should be is skipped by pulls, not an error', as
   fs.symlinkSync('../jobs/job-0-file', path.join(dir, 'waiting', 'job-0-file'))
   assert.equal(await store.pullJob(), undefined)
   assert.equal(await store.pullNotification(), undefined)
-  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, oldestPendingAgeMs: null })
+  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, cancelled: 0, oldestPendingAgeMs: null })
   assert.ok((await store.check()).some((p) => p.kind === 'stray-file'))
   untouched()
 })

@@ -267,7 +267,7 @@ async function operating(): Promise<void> {
   const info = await store.get('job-x')
   same<Equal<typeof info.request, Calc>>()
   same<Equal<typeof info.waiting, Email[]>>()
-  same<Equal<typeof info.state, 'pending' | 'delayed' | 'fulfilled' | 'failed'>>()
+  same<Equal<typeof info.state, 'pending' | 'delayed' | 'fulfilled' | 'failed' | 'cancelled'>>()
   same<Equal<typeof info.fulfilledAt, Date | null | undefined>>()
   same<Equal<typeof info.createdAt, Date | null>>()
   store.get('job-x', (_err, i) => console.log(i.createdAt?.toISOString()))
@@ -301,4 +301,43 @@ async function operating(): Promise<void> {
   await store.remove('job-x', { force: 'yes' })
 }
 
-export { reportFailure, withPromises, withCallbacks, untyped, misuse, operating }
+async function runtime(): Promise<void> {
+  const worker = store.process(
+    async (job, { signal }) => {
+      same<Equal<typeof job, Job<Calc>>>()
+      same<Equal<typeof signal, AbortSignal>>()
+      same<Equal<typeof job.signal, AbortSignal>>()
+      await job.progress({ done: 1, of: 3 })
+      return { sum: job.request.calculate.length }
+    },
+    { concurrency: 8, timeoutMs: 30000 },
+  )
+  same<Equal<typeof worker.running, number>>()
+  worker.on('completed', (job, result) => {
+    same<Equal<typeof job, Job<Calc>>>()
+    same<Equal<typeof result, { sum: number }>>()
+  })
+  worker.on('failed', (_job, _error, retryAt) => same<Equal<typeof retryAt, Date | null>>())
+  worker.on('error', (err) => console.log(err.code))
+  worker.on('drained', () => console.log('drained'))
+  await worker.close({ timeoutMs: 10000 })
+  const deliverer = store.deliver(async (target, { id, value, signal }) => {
+    same<Equal<typeof target, Email>>()
+    console.log(id, value.length, signal.aborted)
+  })
+  deliverer.on('failed', (target, _error, { retryAt }) => console.log(target.email, retryAt.getTime()))
+  await deliverer.close()
+  await store.cancel('job-x', { reason: 'not needed' })
+  store.cancel('job-x', (err) => console.log(err?.code === 'ECANCELED'))
+  const info = await store.get('job-x')
+  same<Equal<typeof info.cancelReason, string | null | undefined>>()
+  same<Equal<(typeof store.stats extends () => Promise<infer S> ? S : never)['cancelled'], number>>()
+  // @ts-expect-error concurrency is a number
+  store.process(async () => undefined, { concurrency: 'many' })
+  // @ts-expect-error a handler is a function
+  store.process('handler')
+  // @ts-expect-error reason is a string
+  await store.cancel('job-x', { reason: 42 })
+}
+
+export { reportFailure, withPromises, withCallbacks, untyped, misuse, operating, runtime }
