@@ -11,7 +11,7 @@ const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
-const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss', 'syscalls']
+const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w2r', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss', 'syscalls']
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -347,7 +347,7 @@ function finishRow(ctx, row, samples, extras, errors) {
   }
   const ours = results.ours && results.ours.median
   const ratios = {}
-  for (const name of ['floor', 'plainjob', 'legacy']) {
+  for (const name of ['floor', 'plainjob', 'legacy', ...(row.baseline ? [row.baseline] : [])]) {
     const b = results[name] && results[name].median
     ratios[name] = ours && b ? round(ours / b, 3) : null
   }
@@ -439,6 +439,28 @@ const WORKLOADS = {
       }
       await compare(ctx, { workload: 'W2', variant: 'drain: pull + fulfil + release', durable, unit: 'jobs/s', higher: true, n, legacyN }, trials)
     }
+  },
+
+  /** W2r: the worker runtime. store.process with concurrency 1 against the hand-written loop
+   * of W2 (pull, fulfil, release) on the same queue; then concurrency 8 against 1 on jobs whose
+   * handler waits 20 ms (work that waits on something else, as most jobs do). */
+  async w2r(ctx) {
+    const { n } = ctx.opts
+    const seed = (s) => seedPending(ctx, s, n)
+    for (const durable of ctx.opts.durable) {
+      const trials = {
+        loop: nodeTrial(ctx, 'ours', { role: 'drain', n, durable }, { seed }),
+        ours: nodeTrial(ctx, 'ours', { role: 'process', n, durable, concurrency: 1 }, { seed }),
+      }
+      await compare(ctx, { workload: 'W2r', variant: 'store.process, concurrency 1 (baseline: the hand-written loop)', durable, unit: 'jobs/s', higher: true, n, baseline: 'loop' }, trials)
+    }
+    const m = Math.min(n, 200)
+    const seedM = (s) => seedPending(ctx, s, m)
+    const trials = {
+      one: nodeTrial(ctx, 'ours', { role: 'process', n: m, durable: false, concurrency: 1, sleepMs: 20 }, { seed: seedM }),
+      ours: nodeTrial(ctx, 'ours', { role: 'process', n: m, durable: false, concurrency: 8, sleepMs: 20 }, { seed: seedM }),
+    }
+    await compare(ctx, { workload: 'W2r8', variant: 'store.process, concurrency 8, jobs that wait 20 ms (baseline: concurrency 1)', durable: false, unit: 'jobs/s', higher: true, n: m, baseline: 'one' }, trials)
   },
 
   /** W3: 1 producer and K worker processes on one folder; every job fulfilled exactly once. */
@@ -799,7 +821,7 @@ function table(ctx) {
     if (r.workload === 'RSS') continue
     const v = (name) => (r.results[name] ? (r.results[name].error ? 'failed' : fmt(r.results[name].median)) : '—')
     lines.push([
-      `${r.workload} ${r.variant}`,
+      `${r.workload} ${r.variant}${r.baseline ? `: ${fmtRatio(r.ratios[r.baseline])} the baseline` : ''}`,
       r.durable ? 'yes' : 'no',
       `${r.unit} ${r.higher ? '↑' : '↓'}`,
       v('ours'),
@@ -834,6 +856,10 @@ function targets(ctx) {
     if (w1) add(`W1 one at a time ≥ 0.7× floor (${d})`, w1.ratios.floor, w1.ratios.floor >= 0.7, 'ours ÷ floor, jobs/s')
     const w2 = find('W2', durable)
     if (w2) add(`W2 drain ≥ 0.7× floor (${d})`, w2.ratios.floor, w2.ratios.floor >= 0.7, 'ours ÷ floor, jobs/s')
+    const w2r = find('W2r', durable)
+    if (w2r) add(`W2r store.process (concurrency 1) ≥ 0.9× the hand-written loop (${d})`, w2r.ratios.loop, w2r.ratios.loop >= 0.9, 'runtime ÷ loop, jobs/s')
+    const w2r8 = find('W2r8', durable)
+    if (w2r8) add('W2r8 concurrency 8 ≥ 6× concurrency 1 on jobs that wait 20 ms', w2r8.ratios.one, w2r8.ratios.one >= 6, 'concurrency 8 ÷ 1, jobs/s')
     const w3 = find('W3', durable)
     if (w3) add(`W3 pipeline ≥ 1.0× plainjob (${d})`, w3.ratios.plainjob, w3.ratios.plainjob >= 1.0, 'ours ÷ plainjob, jobs/s')
     const w5 = ctx.rows.filter((r) => r.workload === 'W5' && r.durable === durable)

@@ -31,6 +31,11 @@ async function ours({ dir, durable, oursRoot }) {
       await note.done(null, note.waiting)
       return note.id
     },
+    /** The worker runtime (store.process) with a handler that waits `sleepMs`, then answers VALUE. */
+    process(concurrency, sleepMs) {
+      const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+      return store.process(async () => (sleepMs > 0 ? wait(sleepMs).then(() => VALUE) : VALUE), { concurrency })
+    },
     close: () => store.close(),
   }
 }
