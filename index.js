@@ -80,12 +80,27 @@ class JobStore {
   }
 
   /** Adds a job. `{ delayMs }` or `{ runAt }` holds it back until then; `{ maxAttempts }`
-   * overrides the store's for this job. */
+   * overrides the store's for this job; `{ priority }` (-9 to 9, higher first) orders it;
+   * `{ key }` makes no new job while one holding that key is still to be done. Resolves
+   * `{ id, created }` (`created: false` when the key's job was answered). */
   create(request, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () => {
-      const { runAt, maxAttempts } = createOptions(options)
-      return { id: await afterInline(this._native.createNow(toJson('request', request), runAt, maxAttempts)) }
+      const { id, created } = await afterInline(this._native.createNow(toJson('request', request), createOptions(options)))
+      return { id, created }
+    })
+  }
+
+  /** Adds one job per request, acknowledged together (one flush of the disk for the batch):
+   * resolves `[{ id }]` in order. On an error part-way, `err.created` lists the ids made (the
+   * first requests); the others left nothing behind. Takes `create`'s options but `key`. */
+  createMany(requests, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, async () => {
+      if (!Array.isArray(requests)) throw invalidArgType('requests', 'an array of requests', requests)
+      const texts = requests.map((request, i) => toJson(`requests[${i}]`, request))
+      const ids = await this._native.createMany(texts, createOptions(options))
+      return ids.map((id) => ({ id }))
     })
   }
 
@@ -268,6 +283,9 @@ class JobStore {
         attempts: info.attempts,
         failures: JSON.parse(info.failures).map(({ at, error }) => ({ at: new Date(at), error })),
         progress: info.progress == null ? null : JSON.parse(info.progress),
+        priority: info.priority,
+        key: info.key ?? null,
+        schedule: info.schedule == null ? null : { name: info.schedule, slot: new Date(info.slot) },
       }
       if (info.state === 'fulfilled') job.fulfilledAt = info.fulfilledAt == null ? null : new Date(info.fulfilledAt)
       if (info.state === 'failed') job.failedAt = info.failedAt == null ? null : new Date(info.failedAt)
@@ -494,8 +512,12 @@ function waitOptions(options) {
   return { waitMs: Math.min(waitMs, 2 ** 31 - 1), signal }
 }
 
-/** A job's delay and attempts from `create`'s options. */
-function createOptions({ delayMs, runAt, maxAttempts }) {
+/** The native form of `create`'s options: delay, attempts, priority, key. */
+function createOptions({ delayMs, runAt, maxAttempts, priority = 0, key }) {
+  if (!(Number.isInteger(priority) && priority >= -9 && priority <= 9)) {
+    throw invalidArgType('options.priority', 'a whole number from -9 to 9 (higher is pulled first)', priority)
+  }
+  if (key !== undefined && (typeof key !== 'string' || key === '')) throw invalidArgType('options.key', 'a non-empty string', key)
   if (delayMs !== undefined && runAt !== undefined) throw invalidArgValue('options', 'takes delayMs or runAt, not both')
   let at
   if (delayMs !== undefined) {
@@ -508,7 +530,7 @@ function createOptions({ delayMs, runAt, maxAttempts }) {
   if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts < 2 ** 31)) {
     throw invalidArgType('options.maxAttempts', 'a whole number, 1 or more', maxAttempts)
   }
-  return { runAt: at, maxAttempts }
+  return { runAt: at, maxAttempts, priority, key }
 }
 
 /** What `job.fail` records of an error: message, name, code and stack, as JSON text. */

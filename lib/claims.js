@@ -22,6 +22,12 @@ class Job {
     this.request = native.request == null ? undefined : JSON.parse(native.request)
     /** This claim's number among the job's claims (each pull is one), from 1. */
     this.attempts = native.attempts
+    /** Higher is pulled first (-9 to 9). */
+    this.priority = native.priority
+    /** Its unique key, or null. */
+    this.key = native.key ?? null
+    /** For a job a schedule made: `{ name, slot }` (the slot's time, a Date); otherwise null. */
+    this.schedule = native.schedule == null ? null : { name: native.schedule, slot: new Date(native.slot) }
     /** Assign a function to hear, with an `ECOMPROMISED` error, that this claim was lost. */
     this.oncompromised = null
     const controller = new AbortController()

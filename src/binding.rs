@@ -22,7 +22,9 @@ use crate::failure::FailOutcome;
 use crate::inspect::{JobInfo, Listing, Stats};
 use crate::layout::Access;
 use crate::lock::Loss;
-use crate::store::{CreateOptions, Delivery, Options, PulledJob, PulledNotification, Store};
+use crate::store::{
+  CreateOptions, Created, Delivery, Options, PulledJob, PulledNotification, Store,
+};
 use crate::wake::Ended;
 
 /// Options of the native store; `index.js` validates them first.
@@ -46,6 +48,37 @@ pub struct NativeOptions {
   pub inline: Option<bool>,
 }
 
+/// What `create` may say besides the request; `index.js` validates it first.
+#[napi(object, object_to_js = false)]
+pub struct NativeCreateOptions {
+  /// Not to be pulled before this time (ms since the epoch).
+  pub run_at: Option<f64>,
+  pub max_attempts: Option<u32>,
+  pub priority: Option<i32>,
+  pub key: Option<String>,
+  /// The schedule a job is made for, and its slot (ms since the epoch).
+  pub schedule: Option<String>,
+  pub slot: Option<f64>,
+}
+
+impl From<NativeCreateOptions> for CreateOptions {
+  fn from(o: NativeCreateOptions) -> CreateOptions {
+    CreateOptions {
+      run_at_ms: o.run_at,
+      max_attempts: o.max_attempts,
+      priority: o.priority.unwrap_or(0),
+      key: o.key,
+      schedule: o.schedule.zip(o.slot),
+    }
+  }
+}
+
+#[napi(object)]
+pub struct NativeCreated {
+  pub id: String,
+  pub created: bool,
+}
+
 #[napi(object)]
 pub struct NativeJob {
   pub claim: i64,
@@ -55,6 +88,10 @@ pub struct NativeJob {
   pub request: Option<String>,
   /// This claim's number among the job's claims, from 1.
   pub attempts: f64,
+  pub priority: i32,
+  pub key: Option<String>,
+  pub schedule: Option<String>,
+  pub slot: Option<f64>,
 }
 
 #[napi(object)]
@@ -99,6 +136,10 @@ pub struct NativeJobInfo {
   pub cancel_reason: Option<String>,
   /// JSON text of the latest progress reported.
   pub progress: Option<String>,
+  pub priority: i32,
+  pub key: Option<String>,
+  pub schedule: Option<String>,
+  pub slot: Option<f64>,
 }
 
 #[napi(object)]
@@ -193,21 +234,27 @@ impl NativeStore {
     self.core.runs_inline()
   }
 
-  /// Creates a job (`runAt`, ms since the epoch, delays it; `maxAttempts` overrides the
-  /// store's): gives the id when run on this thread, or a Promise of it.
-  #[napi(ts_return_type = "string | Promise<string>")]
+  /// Creates a job: gives `{ id, created }` when run on this thread, or a Promise of it.
+  #[napi(ts_return_type = "NativeCreated | Promise<NativeCreated>")]
   pub fn create_now<'e>(
     &self,
     env: &'e Env,
     request: String,
-    run_at: Option<f64>,
-    max_attempts: Option<u32>,
+    options: NativeCreateOptions,
   ) -> Result<Unknown<'e>> {
-    let options = CreateOptions {
-      run_at_ms: run_at,
-      max_attempts,
-    };
-    self.now_or_later(env, calls::create(request, options))
+    self.now_or_later(env, calls::create(request, options.into()))
+  }
+
+  /// Creates one job per request (JSON texts), acknowledged together; resolves their ids. On an
+  /// error part-way, `err.created` holds the ids made (the first requests).
+  #[napi(ts_return_type = "Promise<string[]>")]
+  pub fn create_many<'e>(
+    &self,
+    env: &'e Env,
+    requests: Vec<String>,
+    options: NativeCreateOptions,
+  ) -> Result<Object<'e>> {
+    self.dispatch(env, calls::create_many(requests, options.into()))
   }
 
   /// Pulls a job, on this thread when the store runs inline and no listing is due.
@@ -508,6 +555,9 @@ fn js_error<'e>(env: &'e Env, e: StoreError) -> Object<'e> {
     if let Some(syscall) = e.syscall {
       object.set_named_property("syscall", syscall)?;
     }
+    if let Some(created) = &e.created {
+      object.set_named_property("created", created.clone())?;
+    }
     Ok(object)
   };
   build().unwrap_or_else(|_| {
@@ -582,6 +632,20 @@ impl ToJs for PulledJob {
       version: self.version as f64,
       request: self.request,
       attempts: self.attempts as f64,
+      priority: self.priority,
+      key: self.key,
+      schedule: self.schedule.as_ref().map(|(name, _)| name.clone()),
+      slot: self.schedule.map(|(_, slot)| slot),
+    }
+  }
+}
+
+impl ToJs for Created {
+  type Js = NativeCreated;
+  fn to_js(self) -> NativeCreated {
+    NativeCreated {
+      id: self.id,
+      created: self.created,
     }
   }
 }
@@ -652,6 +716,10 @@ impl ToJs for JobInfo {
       cancelled_at: self.cancelled_at_ms,
       cancel_reason: self.cancel_reason,
       progress: self.progress,
+      priority: self.priority,
+      key: self.key,
+      schedule: self.schedule.as_ref().map(|(name, _)| name.clone()),
+      slot: self.schedule.map(|(_, slot)| slot),
     }
   }
 }

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::failure::FailOutcome;
 use crate::inspect::{JobInfo, Listing, Stats};
 use crate::pool;
-use crate::store::{CreateOptions, Delivery, PulledJob, PulledNotification, Store};
+use crate::store::{CreateOptions, Created, Delivery, PulledJob, PulledNotification, Store};
 use crate::wake::Ended;
 
 type Work<T> = Box<dyn FnOnce(&Store) -> Result<T> + Send>;
@@ -98,8 +98,19 @@ fn turn_key(store: &Store, id: &str) -> String {
   format!("{}\0{id}", store.layout().root().display())
 }
 
-pub fn create(request: String, options: CreateOptions) -> Call<String> {
-  Call::any(move |s| s.create_with(&request, &options)).quick()
+pub fn create(request: String, options: CreateOptions) -> Call<Created> {
+  // A keyed create may wait for the key's lock: never on the caller's thread.
+  let keyed = options.key.is_some();
+  let call = Call::any(move |s| s.create_with(&request, &options));
+  if keyed {
+    call
+  } else {
+    call.quick()
+  }
+}
+
+pub fn create_many(requests: Vec<String>, options: CreateOptions) -> Call<Vec<String>> {
+  Call::any(move |s| s.create_many(&requests, &options))
 }
 
 pub fn queue(id: String, target: String) -> Call<Option<Delivery>> {
@@ -264,6 +275,6 @@ mod tests {
       },
     )
     .unwrap();
-    assert!(fulfill(id, b"v".to_vec()).run_now(&not_inline).is_err());
+    assert!(fulfill(id.id, b"v".to_vec()).run_now(&not_inline).is_err());
   }
 }

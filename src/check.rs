@@ -10,6 +10,7 @@ use crate::clock::now_ms;
 use crate::delayed_index;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
+use crate::keys;
 use crate::layout::{self, Layout, CANCELLED, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
 use crate::leftovers::GRACE;
 use crate::marker::Marker;
@@ -53,6 +54,9 @@ named_enum! {
     MissingCancelledMarker = "missing-cancelled-marker",
     /// A `cancelled/` marker on a job that is not cancelled.
     StaleCancelledMarker = "stale-cancelled-marker",
+    /// A unique key still held by a job that ended or does not exist (a crash between taking
+    /// the key and making the job): creates free it themselves, repair frees it now.
+    StaleKey = "stale-key",
     /// A temporary file or folder of the store's, left by an interrupted write.
     LeftoverTemporary = "leftover-temporary",
     /// Something in `tmp/` the store did not make; never deleted.
@@ -166,6 +170,23 @@ impl Store {
         path: f.full(&job_dir),
         message,
         repaired: false,
+        age_ms: None,
+      });
+    }
+
+    for (name, id) in self.stale_keys(&f)? {
+      let rel = keys::link(&name);
+      // Under the key's lock: a create of that key in flight has its job by the time it lets go.
+      let repaired = repair
+        && self
+          .lock_key(&f, &name)
+          .is_ok_and(|_lock| matches!(self.key_holder(&f, &name), Ok(keys::Holder::Free)));
+      problems.push(Problem {
+        kind: ProblemKind::StaleKey,
+        id: Some(id.clone()),
+        path: f.full(&rel),
+        message: format!("the unique key {name} is held by job {id}, which has ended or does not exist; the next create with that key frees it"),
+        repaired,
         age_ms: None,
       });
     }

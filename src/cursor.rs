@@ -81,6 +81,19 @@ impl PullCursor {
     self.cursor.lock().unwrap().listed_at = None;
   }
 
+  /// A new id that may sort before ids the cursor holds (a job of a higher priority): put it in
+  /// its place, so the next pull tries it first without listing the folder again. Ids after the
+  /// cursor's last are left to the next listing, as any new job is.
+  pub fn offer(&self, id: &str) {
+    let mut cursor = self.cursor.lock().unwrap();
+    let before_last = cursor.ids.back().is_some_and(|last| id < last.as_str());
+    if before_last {
+      if let Err(at) = cursor.ids.binary_search_by(|held| held.as_str().cmp(id)) {
+        cursor.ids.insert(at, id.to_owned());
+      }
+    }
+  }
+
   /// Forgets what was listed (the store is closing).
   pub fn reset(&self) {
     *self.cursor.lock().unwrap() = Cursor::default();

@@ -141,6 +141,8 @@ pub struct StoreError {
   pub errno: Option<i32>,
   /// The system call that failed, where known.
   pub syscall: Option<&'static str>,
+  /// For a batch that stopped part-way: the ids of the jobs it did make (the first requests).
+  pub created: Option<Vec<String>>,
   /// The OS error this one came from.
   source: Option<Arc<io::Error>>,
 }
@@ -155,6 +157,7 @@ impl StoreError {
       path: None,
       errno: None,
       syscall: None,
+      created: None,
       source: None,
     }
   }
@@ -191,6 +194,7 @@ impl StoreError {
       path: Some(path.to_path_buf()),
       errno: Some(errno as i32),
       syscall: Some(op.syscall()),
+      created: None,
       source,
     }
   }

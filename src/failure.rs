@@ -285,7 +285,8 @@ mod tests {
           ..CreateOptions::default()
         },
       )
-      .unwrap();
+      .unwrap()
+      .id;
     let job = store.pull_job().unwrap().unwrap();
     assert_eq!(job.attempts, 1);
     let outcome = store

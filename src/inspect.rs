@@ -71,6 +71,10 @@ pub struct JobInfo {
   pub cancel_reason: Option<String>,
   /// The latest progress its worker reported (JSON text).
   pub progress: Option<String>,
+  pub priority: i32,
+  pub key: Option<String>,
+  /// The schedule that made it, and the slot (ms since the epoch).
+  pub schedule: Option<(String, f64)>,
 }
 
 named_enum! {
@@ -193,6 +197,9 @@ impl Store {
         .clone()
         .filter(|_| phase == Phase::Cancelled),
       progress: self.read_progress(&f, id)?,
+      priority: state.priority.unwrap_or_else(|| layout::priority_of(id)),
+      key: state.key.clone(),
+      schedule: state.schedule.clone(),
     })
   }
 
@@ -239,7 +246,7 @@ fn intersect(a: &[String], b: &[String]) -> Vec<String> {
 
 /// When a job was created, from its UUID v7 id; `None` for ids of 1.2.0, which hold no time.
 pub fn created_at_ms(id: &str) -> Option<f64> {
-  id.strip_prefix("job-")
+  layout::uuid_of(id)
     .and_then(|u| uuid::Uuid::parse_str(u).ok())
     .filter(|u| u.get_version_num() == 7)
     .and_then(|u| u.get_timestamp())

@@ -30,6 +30,7 @@ pub mod failure;
 pub mod folder;
 pub mod inspect;
 pub mod json;
+pub mod keys;
 pub mod layout;
 pub mod leftovers;
 pub mod lock;

@@ -98,12 +98,24 @@ impl Store {
     let dirs = [JOBS, PENDING, WAITING, FAILED, DELAYED, CANCELLED].map(|sub| f.full(sub));
     let delayed_dir = f.full(DELAYED);
     let cancelled_dir = f.full(CANCELLED);
+    let pending_dir = f.full(PENDING);
+    let pending = Arc::downgrade(&self.pending);
     let index = Arc::downgrade(&self.delayed);
     self.wake.watch(
       &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
       Box::new(move |path: &Path| {
         if path.parent() == Some(cancelled_dir.as_path()) {
           claim_watch::check_now();
+        }
+        // A job of a higher priority made by another process: ahead of what pulls hold.
+        if path.parent() == Some(pending_dir.as_path()) {
+          let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+          if let (true, Some(pending)) = (layout::priority_of(name) > 0, pending.upgrade()) {
+            pending.offer(name);
+          }
         }
         let seen = path.parent() == Some(delayed_dir.as_path());
         let name = path.file_name().and_then(|n| n.to_str());
@@ -205,6 +217,9 @@ impl Store {
       version: state.version,
       request: state.request.as_deref().map(|r| r.get().to_owned()),
       attempts: history.claims + 1,
+      priority: state.priority.unwrap_or(0),
+      key: state.key.clone(),
+      schedule: state.schedule.clone(),
     }))
   }
 

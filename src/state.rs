@@ -78,6 +78,13 @@ pub struct JobState {
   pub cancelled_at_ms: Option<f64>,
   /// Why, as the canceller said, as `"cancelReason"`.
   pub cancel_reason: Option<String>,
+  /// The job's priority, as `"priority"` (absent: 0); its id says it too.
+  pub priority: Option<i32>,
+  /// The unique key the job holds while it is to be done, as `"key"`.
+  pub key: Option<String>,
+  /// The schedule that made the job and the slot it was made for (ms since the epoch), as
+  /// `"schedule"` and `"slot"`.
+  pub schedule: Option<(String, f64)>,
   other: BTreeMap<String, Box<RawValue>>,
 }
 
@@ -99,6 +106,9 @@ impl JobState {
       max_attempts: None,
       cancelled_at_ms: None,
       cancel_reason: None,
+      priority: None,
+      key: None,
+      schedule: None,
       other: BTreeMap::new(),
     })
   }
@@ -122,9 +132,20 @@ impl JobState {
     let run_at_ms = number("runAt");
     let max_attempts = number("maxAttempts").map(|n| n.clamp(1.0, u32::MAX as f64) as u32);
     let cancelled_at_ms = number("cancelledAt");
-    let cancel_reason = fields
-      .remove("cancelReason")
-      .and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+    let mut text = |name: &str| {
+      fields
+        .remove(name)
+        .and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+    };
+    let cancel_reason = text("cancelReason");
+    let key = text("key");
+    let schedule_name = text("schedule");
+    let slot = fields
+      .remove("slot")
+      .and_then(|r| serde_json::from_str::<f64>(r.get()).ok());
+    let priority = fields
+      .remove("priority")
+      .and_then(|r| serde_json::from_str::<i32>(r.get()).ok());
     let failures = fields
       .remove("failures")
       .and_then(|f| serde_json::from_str::<Vec<Box<RawValue>>>(f.get()).ok())
@@ -154,6 +175,9 @@ impl JobState {
       max_attempts,
       cancelled_at_ms,
       cancel_reason,
+      priority,
+      key,
+      schedule: schedule_name.zip(slot),
       other: fields,
     })
   }
@@ -203,6 +227,20 @@ impl JobState {
     }
     if let (JobStatus::Cancelled, Some(reason)) = (self.status, &self.cancel_reason) {
       write!(out, ",\"cancelReason\":{}", Value::String(reason.clone())).unwrap();
+    }
+    if let Some(priority) = self.priority.filter(|p| *p != 0) {
+      write!(out, ",\"priority\":{priority}").unwrap();
+    }
+    if let Some(key) = &self.key {
+      write!(out, ",\"key\":{}", Value::String(key.clone())).unwrap();
+    }
+    if let Some((name, slot)) = &self.schedule {
+      write!(
+        out,
+        ",\"schedule\":{},\"slot\":{slot}",
+        Value::String(name.clone())
+      )
+      .unwrap();
     }
     if !self.failures.is_empty() {
       out.push_str(",\"failures\":");

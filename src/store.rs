@@ -15,7 +15,7 @@ use crate::delayed_index::DelayedIndex;
 use crate::durable::{DirSyncs, Durability};
 use crate::error::{Result, StoreError};
 use crate::folder::{Filesystem, Folder};
-use crate::layout::{Access, Layout, CANCELLED, DELAYED, FAILED, JOBS, PENDING, WAITING};
+use crate::layout::{Access, Layout, CANCELLED, DELAYED, FAILED, JOBS, KEYS, PENDING, WAITING};
 use crate::leftovers;
 use crate::wake::Wake;
 
@@ -52,6 +52,20 @@ pub struct CreateOptions {
   pub run_at_ms: Option<f64>,
   /// This job's own `max_attempts`.
   pub max_attempts: Option<u32>,
+  /// Higher is pulled first; in [`crate::layout::PRIORITIES`], 0 by default.
+  pub priority: i32,
+  /// A unique key: no new job while one holding it is still to be done (see `keys`).
+  pub key: Option<String>,
+  /// The schedule and slot (ms since the epoch) a scheduled job is made for.
+  pub schedule: Option<(String, f64)>,
+}
+
+/// What a create answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+  pub id: String,
+  /// `false` when a job holding the key already existed, and `id` is that job's.
+  pub created: bool,
 }
 
 impl Default for Options {
@@ -80,6 +94,10 @@ pub struct PulledJob {
   pub request: Option<String>,
   /// This claim's number among the job's claims, from 1.
   pub attempts: u64,
+  pub priority: i32,
+  pub key: Option<String>,
+  /// The schedule that made the job and its slot (ms since the epoch).
+  pub schedule: Option<(String, f64)>,
 }
 
 /// A fulfilled job's waiting targets, pulled for delivery; held until [`Store::done`].
@@ -109,7 +127,7 @@ pub struct Store {
   /// Group commits of the folders markers and jobs live in.
   pub(crate) syncs: DirSyncs,
   pub(crate) delayed: Arc<DelayedIndex>,
-  pub(crate) pending: PullCursor,
+  pub(crate) pending: Arc<PullCursor>,
   pub(crate) waiting: PullCursor,
   pub(crate) claims: Claims,
   pub(crate) wake: Arc<Wake>,
@@ -134,9 +152,9 @@ impl Store {
     let store = Arc::new(Store {
       layout,
       folder: RwLock::new(Some(Arc::new(folder))),
-      syncs: DirSyncs::new(&[JOBS, PENDING, WAITING, FAILED, DELAYED, CANCELLED]),
+      syncs: DirSyncs::new(&[JOBS, PENDING, WAITING, FAILED, DELAYED, CANCELLED, KEYS]),
       delayed: Arc::default(),
-      pending: PullCursor::new(PENDING),
+      pending: Arc::new(PullCursor::new(PENDING)),
       waiting: PullCursor::new(WAITING),
       claims: Claims::default(),
       wake: Arc::default(),
