@@ -33,6 +33,8 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   onresponsefailure: ((failure: JobStore.ResponseFailure<TTarget>) => void) | null
 
   /** Adds a pending job. Ids look like `job-<uuid v7>`: unique, sorted by creation time. */
+  create(request: TRequest, options: JobStore.CreateOptions & { key: string }, callback: JobStore.Callback<JobStore.KeyedCreated>): void
+  create(request: TRequest, options: JobStore.CreateOptions & { key: string }): Promise<JobStore.KeyedCreated>
   create(request: TRequest, callback: JobStore.Callback<JobStore.Created>): void
   create(request: TRequest, options: JobStore.CreateOptions | undefined, callback: JobStore.Callback<JobStore.Created>): void
   create(request: TRequest, options?: JobStore.CreateOptions): Promise<JobStore.Created>
@@ -196,6 +198,32 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   cancel(id: string, callback: JobStore.VoidCallback): void
   cancel(id: string, options: JobStore.CancelOptions | undefined, callback: JobStore.VoidCallback): void
   cancel(id: string, options?: JobStore.CancelOptions): Promise<void>
+
+  /**
+   * Adds one job per request, acknowledged together after one flush of the disk for the whole
+   * batch; gives their ids in order. On an error part-way, `err.created` lists the ids made (the
+   * first requests) and the others leave nothing behind.
+   */
+  createMany(requests: readonly TRequest[], callback: JobStore.Callback<JobStore.Created[]>): void
+  createMany(requests: readonly TRequest[], options: JobStore.CreateManyOptions | undefined, callback: JobStore.Callback<JobStore.Created[]>): void
+  createMany(requests: readonly TRequest[], options?: JobStore.CreateManyOptions): Promise<JobStore.Created[]>
+
+  /**
+   * Saves schedule `name` (replacing one of that name): at each slot of `rule`, exactly one job
+   * of `request` is made, however many processes fire it. Processes running `process` (or
+   * opened with `schedules: true`) fire schedules; a slot missed while none ran is made once.
+   */
+  schedule(name: string, rule: JobStore.ScheduleRule, request: TRequest, callback: JobStore.VoidCallback): void
+  schedule(name: string, rule: JobStore.ScheduleRule, request: TRequest, options: JobStore.ScheduleOptions | undefined, callback: JobStore.VoidCallback): void
+  schedule(name: string, rule: JobStore.ScheduleRule, request: TRequest, options?: JobStore.ScheduleOptions): Promise<void>
+
+  /** Removes a schedule; gives whether there was one. The jobs it made stay. */
+  unschedule(name: string, callback: JobStore.Callback<boolean>): void
+  unschedule(name: string): Promise<boolean>
+
+  /** Every schedule, by name, with its next slot. */
+  schedules(callback: JobStore.Callback<JobStore.ScheduleInfo<TRequest>[]>): void
+  schedules(): Promise<JobStore.ScheduleInfo<TRequest>[]>
 }
 
 declare namespace JobStore {
@@ -316,6 +344,13 @@ declare namespace JobStore {
     runAt?: Date | number
     /** Claims this job may have before `job.fail` is final (the store's `maxAttempts` otherwise). */
     maxAttempts?: number
+    /** A whole number from -9 to 9 (default 0): higher is pulled first, then the oldest. */
+    priority?: number
+    /**
+     * A unique key: while a job holding it is pending, delayed or claimed, `create` makes no new
+     * job and answers that job's id with `created: false`. Freed once that job ends.
+     */
+    key?: string
   }
 
   /** Options of `result`. */
@@ -350,6 +385,59 @@ declare namespace JobStore {
   /** What `create` gives. */
   export interface Created {
     id: string
+  }
+
+  /** What a create with a `key` gives. */
+  export interface KeyedCreated {
+    id: string
+    /** `false` when a job holding the key was still to be done, and `id` is that job's. */
+    created: boolean
+  }
+
+  /** `createMany`'s options: those of `create`, but a key (which names one job). */
+  export type CreateManyOptions = Omit<CreateOptions, 'key'>
+
+  /** When a schedule's slots fall: a cron expression in a time zone, or a fixed period. */
+  export type ScheduleRule =
+    | {
+        /** 5 fields (minute hour day month weekday), or 6 with seconds first. */
+        cron: string
+        /** An IANA time zone name (default `'UTC'`); daylight-saving changes are followed. */
+        tz?: string
+        everyMs?: undefined
+      }
+    | {
+        /** A slot every this many milliseconds, at multiples of it since the epoch. */
+        everyMs: number
+        cron?: undefined
+        tz?: undefined
+      }
+
+  /** The options of the jobs a schedule makes. */
+  export interface ScheduleOptions {
+    priority?: number
+    maxAttempts?: number
+  }
+
+  /** A saved schedule, as `schedules` gives it. */
+  export interface ScheduleInfo<TRequest = unknown> {
+    name: string
+    cron: string | null
+    tz: string | null
+    everyMs: number | null
+    request: TRequest
+    priority: number
+    maxAttempts: number | null
+    /** The latest slot a job was made for (or when the schedule was saved). */
+    lastSlot: Date
+    /** The next slot, or `null` when there is none. */
+    next: Date | null
+  }
+
+  /** For a job a schedule made: which schedule, and the slot it was made for. */
+  export interface ScheduledSlot {
+    name: string
+    slot: Date
   }
 
   /** The second argument of `respond`. */
@@ -405,6 +493,8 @@ declare namespace JobStore {
      * to decide from the folder's filesystem (tmpfs; local disks when not durable).
      */
     inline?: boolean | null
+    /** Fire the folder's schedules from this process even without a worker (default `false`). */
+    schedules?: boolean
     /**
      * @deprecated 1.2.0 accepted a replacement `fs` module. The native store does its own I/O,
      * so only Node's own `fs` is accepted; anything else throws.
@@ -464,6 +554,12 @@ declare namespace JobStore {
     failures: Failure[]
     /** The latest value its worker gave `job.progress`, or `null`. */
     progress: unknown
+    /** -9 to 9; higher is pulled first. */
+    priority: number
+    /** Its unique key, or `null`. */
+    key: string | null
+    /** The schedule that made it, or `null`. */
+    schedule: ScheduledSlot | null
     /** Present once the job is cancelled: when. */
     cancelledAt?: Date | null
     /** Present once the job is cancelled: the reason given, or `null`. */
@@ -512,6 +608,7 @@ declare namespace JobStore {
     | 'stale-delayed-marker'
     | 'missing-cancelled-marker'
     | 'stale-cancelled-marker'
+    | 'stale-key'
     | 'leftover-temporary'
     | 'foreign-temporary'
 
@@ -537,6 +634,12 @@ declare namespace JobStore {
     readonly request: TRequest
     /** This claim's number among the job's claims (each pull is one), from 1. */
     readonly attempts: number
+    /** -9 to 9; higher is pulled first. */
+    readonly priority: number
+    /** Its unique key, or `null`. */
+    readonly key: string | null
+    /** For a job a schedule made: the schedule's name and the slot; otherwise `null`. */
+    readonly schedule: ScheduledSlot | null
     /** Assign a function to hear, with an `ECOMPROMISED` error, that the claim was lost. */
     oncompromised: ((err: JobStoreError) => void) | null
     /**

@@ -8,6 +8,7 @@ const { NativeStore, listingNames } = require('./lib/native')
 const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
 const { Worker, Deliverer } = require('./lib/runtime')
+const { Scheduler } = require('./lib/scheduler')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
 /** The listings `list` takes, named by the core, so one set of names has one owner. */
@@ -75,6 +76,9 @@ class JobStore {
     this._flushes = new Map()
     /** The workers and deliverers `process` and `deliver` started, closed with the store. */
     this._runtimes = new Set()
+    /** Fires the folder's schedules while a worker runs, or from the start with `schedules: true`. */
+    this._scheduler = new Scheduler(this._native, (err) => this._runtimeError(err))
+    if (options.schedules === true && !readOnly) this._scheduler.start()
     this._waits = 0
     this._closed = false
   }
@@ -82,12 +86,14 @@ class JobStore {
   /** Adds a job. `{ delayMs }` or `{ runAt }` holds it back until then; `{ maxAttempts }`
    * overrides the store's for this job; `{ priority }` (-9 to 9, higher first) orders it;
    * `{ key }` makes no new job while one holding that key is still to be done. Resolves
-   * `{ id, created }` (`created: false` when the key's job was answered). */
+   * `{ id }`; with a key, `{ id, created }` (`created: false`: the key's job was answered). */
   create(request, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () => {
-      const { id, created } = await afterInline(this._native.createNow(toJson('request', request), createOptions(options)))
-      return { id, created }
+      const native = createOptions(options)
+      const { id, created } = await afterInline(this._native.createNow(toJson('request', request), native))
+      // 1.2.0's answer is `{ id }`; a keyed create also says whether it made the job.
+      return native.key === undefined ? { id } : { id, created }
     })
   }
 
@@ -202,7 +208,62 @@ class JobStore {
     this._runtimes.add(runtime)
     runtime.once('close', () => this._runtimes.delete(runtime))
     runtime.start()
+    if (runtime instanceof Worker) this._scheduler.start()
     return runtime
+  }
+
+  /** What the scheduler met: the workers' `error` event, or a process warning. */
+  _runtimeError(err) {
+    const workers = [...this._runtimes]
+    if (workers.length > 0) for (const worker of workers) worker._error(err)
+    else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: err && err.code })
+  }
+
+  /**
+   * Saves a schedule: `rule` is `{ cron, tz }` (a cron expression, 5 fields or 6 with seconds,
+   * in an IANA time zone, UTC by default) or `{ everyMs }`. At each slot one job is made with
+   * `request` and `options` (priority, maxAttempts), once however many processes fire it; every
+   * process running `process` (or opened with `schedules: true`) fires them. Saving a schedule
+   * of an existing name replaces it.
+   */
+  schedule(name, rule, request, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, () => {
+      if (typeof name !== 'string') throw invalidArgType('name', 'a string', name)
+      if (rule === null || typeof rule !== 'object') throw invalidArgType('rule', 'an object: { cron, tz } or { everyMs }', rule)
+      const { cron, tz, everyMs } = rule
+      if ((cron === undefined) === (everyMs === undefined)) throw invalidArgValue('rule', 'takes cron (with an optional tz) or everyMs, one of the two')
+      if (cron !== undefined && typeof cron !== 'string') throw invalidArgType('rule.cron', 'a cron expression', cron)
+      if (tz !== undefined && typeof tz !== 'string') throw invalidArgType('rule.tz', 'an IANA time zone name', tz)
+      if (everyMs !== undefined && !(Number.isInteger(everyMs) && everyMs >= 1)) throw invalidArgType('rule.everyMs', 'a whole number of milliseconds, 1 or more', everyMs)
+      const { priority, maxAttempts } = createOptions({ priority: options.priority, maxAttempts: options.maxAttempts })
+      return this._native.schedule(name, { cron, tz, everyMs }, toJson('request', request), { priority, maxAttempts })
+    })
+  }
+
+  /** Removes a schedule; resolves whether there was one. Jobs it made stay. */
+  unschedule(name, cb) {
+    return settle(cb, () => {
+      if (typeof name !== 'string') throw invalidArgType('name', 'a string', name)
+      return this._native.unschedule(name)
+    })
+  }
+
+  /** Every schedule: `{ name, cron, tz, everyMs, request, priority, maxAttempts, lastSlot, next }`. */
+  schedules(cb) {
+    return settle(cb, async () =>
+      (await this._native.schedules()).map((s) => ({
+        name: s.name,
+        cron: s.cron ?? null,
+        tz: s.tz ?? null,
+        everyMs: s.everyMs ?? null,
+        request: JSON.parse(s.request),
+        priority: s.priority,
+        maxAttempts: s.maxAttempts ?? null,
+        lastSlot: new Date(s.lastSlot),
+        next: s.next == null ? null : new Date(s.next),
+      })),
+    )
   }
 
   /** Cancels a job that is pending, delayed, failed or being worked on, in any process:
@@ -358,6 +419,7 @@ class JobStore {
   close(cb) {
     return settle(cb, () => {
       this._closed = true
+      this._scheduler.stop()
       // Workers first: they stop pulling and give their jobs back before the claims go.
       for (const runtime of this._runtimes) runtime._closeNow()
       this._held.clear()

@@ -20,6 +20,7 @@ Commands:
   work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]
                                      run the function MODULE exports on every job, until SIGTERM/SIGINT
   cancel DIR ID [--reason TEXT]      cancel a job, even one a worker is running
+  schedules DIR                      the saved schedules, each with its next and last slot
   retry DIR ID | --all-failed        make failed jobs pending again
   prune DIR --older-than DURATION [--failed]
                                      delete old fulfilled jobs with no waiting targets (e.g. 7d, 12h)
@@ -32,6 +33,8 @@ Every command takes --json for machine-readable output and --help for its own us
   show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, progress, request, waiting targets, times, its failures, and\nits value when fulfilled.',
   work:
     'Usage: fs-job-store work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]\n\nRuns store.process with the function MODULE exports (module.exports = async (job, { signal }) => value,\nor export default): what it returns is the job\'s value, what it throws fails the job (retried as the\nstore is configured). --concurrency: jobs at once (default 1). --timeout: per job (e.g. 30s); the\nsignal aborts and the job fails. On SIGTERM or SIGINT it stops pulling, waits up to\n--shutdown-timeout (default 30s) for the jobs in progress, gives back the rest and exits 0; a\nsecond signal exits at once. Logs one line per failed job on stderr.',
+  schedules:
+    'Usage: fs-job-store schedules DIR [--json]\n\nThe schedules saved in the store (store.schedule): name, rule, the next slot and the latest\nslot a job was made for. Processes running a worker (fs-job-store work) fire them.',
   cancel:
     'Usage: fs-job-store cancel DIR ID [--reason TEXT] [--json]\n\nCancels a pending, delayed or failed job, or one a worker is running (in any process: its signal\naborts). A cancelled job is never pulled again. A fulfilled job cannot be cancelled.',
   retry: 'Usage: fs-job-store retry DIR (ID | --all-failed) [--json]\n\nMakes a failed job (or every failed job) pending again now, its attempts counted from zero.\nIts recorded failures are kept.',
@@ -55,6 +58,7 @@ const COMMANDS = {
   },
   work: { args: ['DIR', 'MODULE'], options: { concurrency: { type: 'string' }, timeout: { type: 'string' }, 'shutdown-timeout': { type: 'string' } } },
   cancel: { args: ['DIR', 'ID'], options: { reason: { type: 'string' } } },
+  schedules: { args: ['DIR'], options: {} },
   retry: { args: ['DIR', 'ID'], options: { 'all-failed': { type: 'boolean' } } },
   show: { args: ['DIR', 'ID'], options: {} },
   prune: { args: ['DIR'], options: { 'older-than': { type: 'string' }, failed: { type: 'boolean' } } },
@@ -174,6 +178,9 @@ const commands = {
       lines.push(`cancelled  ${job.cancelledAt ? job.cancelledAt.toISOString() : 'unknown'}${job.cancelReason ? ` (${job.cancelReason})` : ''}`)
     }
     if (job.progress !== null) lines.push(`progress   ${JSON.stringify(job.progress)}`)
+    if (job.priority !== 0) lines.push(`priority   ${job.priority}`)
+    if (job.key !== null) lines.push(`key        ${job.key}`)
+    if (job.schedule !== null) lines.push(`schedule   ${job.schedule.name} (slot ${job.schedule.slot.toISOString()})`)
     lines.push(`request    ${JSON.stringify(job.request)}`, `waiting    ${JSON.stringify(job.waiting)}`)
     for (const [i, { at, error }] of job.failures.entries()) {
       lines.push(`${i === 0 ? 'failures ' : '         '}  ${at.toISOString()}  ${error.code ? `${error.code}: ` : ''}${error.message}`)
@@ -207,6 +214,17 @@ const commands = {
     for (const id of ids) await store.retry(id)
     return json ? { retried: ids } : `retried ${ids.length} job(s)${ids.length ? `: ${ids.join(' ')}` : ''}`
   },
+  async schedules({ positional, json }) {
+    const all = await openStore(positional[0]).schedules()
+    if (json) return all
+    if (all.length === 0) return 'no schedules'
+    return all
+      .map((s) => {
+        const rule = s.cron ? `cron '${s.cron}'${s.tz ? ` in ${s.tz}` : ' (UTC)'}` : `every ${s.everyMs} ms`
+        return `${s.name}  ${rule}  next ${s.next ? s.next.toISOString() : '-'}  last ${s.lastSlot.toISOString()}${s.priority ? `  priority ${s.priority}` : ''}`
+      })
+      .join('\n')
+  },
   async cancel({ positional, values, json }) {
     if (!positional[1]) throw new UsageError('missing ID: name the job to cancel')
     await openStore(positional[0], { write: true }).cancel(positional[1], { reason: values.reason })
@@ -219,6 +237,7 @@ const commands = {
     const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency)
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new UsageError(`bad --concurrency ${JSON.stringify(values.concurrency)}: use a whole number, 1 or more`)
     const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout)
+    if (timeoutMs === 0) throw new UsageError('bad --timeout 0: give a duration longer than 0, e.g. 30s')
     const shutdownMs = parseDuration(values['shutdown-timeout'] ?? '30s')
     const handler = await loadHandler(module)
     const store = new JobStore({ dir })

@@ -167,6 +167,8 @@ class Runtime extends EventEmitter {
 
   /** Anything met that is not a job's own failure: an `error` event, never a throw. */
   _error(err) {
+    // The store closed under work that was already given back: nothing went wrong.
+    if (err && err.code === 'ECLOSED' && this._stop.signal.aborted) return
     if (this.listenerCount('error') > 0) this.emit('error', err)
     else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: err && err.code })
   }
@@ -313,7 +315,7 @@ class Deliverer extends Runtime {
  * value, anything else as its JSON text. */
 function valueOf(result) {
   if (result === undefined) return ''
-  if (typeof result === 'string' || Buffer.isBuffer(result) || result instanceof Uint8Array) return result
+  if (typeof result === 'string' || ArrayBuffer.isView(result)) return result
   const json = JSON.stringify(result)
   if (json === undefined) throw invalidArgType('the handler\'s result', 'a string, bytes, undefined or a JSON value', result)
   return toBytes('value', json)

@@ -22,6 +22,7 @@ use crate::failure::FailOutcome;
 use crate::inspect::{JobInfo, Listing, Stats};
 use crate::layout::Access;
 use crate::lock::Loss;
+use crate::schedule::{Rule, Schedule};
 use crate::store::{
   CreateOptions, Created, Delivery, Options, PulledJob, PulledNotification, Store,
 };
@@ -118,7 +119,7 @@ pub struct NativeStats {
 #[napi(object)]
 pub struct NativeJobInfo {
   pub id: String,
-  /// Where the job is (`Phase` names: pending, delayed, fulfilled, failed).
+  /// Where the job is: one of the core's `Phase` names.
   pub state: String,
   pub version: f64,
   /// JSON text; absent when the record has no request.
@@ -469,6 +470,42 @@ impl NativeStore {
     self.core.give_back(claim as u64);
   }
 
+  /// Saves a schedule: `cron` (with `tz`) or `everyMs`; `options` as for `create`.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn schedule<'e>(
+    &self,
+    env: &'e Env,
+    name: String,
+    rule: NativeRule,
+    request: String,
+    options: NativeCreateOptions,
+  ) -> Result<Object<'e>> {
+    let rule = match (rule.cron, rule.every_ms) {
+      (Some(expr), _) => Rule::Cron { expr, tz: rule.tz },
+      (None, Some(ms)) => Rule::Every {
+        ms: ms.max(0.0) as u64,
+      },
+      (None, None) => Rule::Every { ms: 0 },
+    };
+    self.dispatch(env, calls::schedule(name, rule, request, options.into()))
+  }
+
+  #[napi(ts_return_type = "Promise<boolean>")]
+  pub fn unschedule<'e>(&self, env: &'e Env, name: String) -> Result<Object<'e>> {
+    self.dispatch(env, calls::unschedule(name))
+  }
+
+  #[napi(ts_return_type = "Promise<NativeSchedule[]>")]
+  pub fn schedules<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, calls::schedules())
+  }
+
+  /// Makes the due schedules' jobs; resolves when the next slot falls (ms since the epoch).
+  #[napi(ts_return_type = "Promise<number | null>")]
+  pub fn fire_schedules<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, calls::fire_schedules())
+  }
+
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.
   #[napi]
   pub fn release(&self, claim: i64) {
@@ -480,6 +517,54 @@ impl NativeStore {
   #[napi]
   pub fn close(&self) {
     self.core.close();
+  }
+}
+
+/// When a schedule fires: `cron` (and `tz`), or `everyMs`.
+#[napi(object, object_to_js = false)]
+pub struct NativeRule {
+  pub cron: Option<String>,
+  pub tz: Option<String>,
+  pub every_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeSchedule {
+  pub name: String,
+  pub cron: Option<String>,
+  pub tz: Option<String>,
+  pub every_ms: Option<f64>,
+  /// JSON text.
+  pub request: String,
+  pub priority: i32,
+  pub max_attempts: Option<u32>,
+  pub last_slot: f64,
+  pub next: Option<f64>,
+}
+
+impl ToJs for Vec<Schedule> {
+  type Js = Vec<NativeSchedule>;
+  fn to_js(self) -> Self::Js {
+    self
+      .into_iter()
+      .map(|s| {
+        let (cron, tz, every_ms) = match s.rule {
+          Rule::Cron { expr, tz } => (Some(expr), tz, None),
+          Rule::Every { ms } => (None, None, Some(ms as f64)),
+        };
+        NativeSchedule {
+          name: s.name,
+          cron,
+          tz,
+          every_ms,
+          request: s.request,
+          priority: s.priority,
+          max_attempts: s.max_attempts,
+          last_slot: s.last_slot_ms,
+          next: s.next_ms,
+        }
+      })
+      .collect()
   }
 }
 
@@ -585,7 +670,7 @@ macro_rules! as_is {
     }
   )*};
 }
-as_is!((), bool, String, Vec<String>);
+as_is!((), bool, f64, String, Vec<String>);
 
 impl ToJs for u64 {
   type Js = f64;

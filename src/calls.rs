@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::failure::FailOutcome;
 use crate::inspect::{JobInfo, Listing, Stats};
 use crate::pool;
+use crate::schedule::{Rule, Schedule};
 use crate::store::{CreateOptions, Created, Delivery, PulledJob, PulledNotification, Store};
 use crate::wake::Ended;
 
@@ -158,6 +159,22 @@ pub fn cancel(id: String, reason: Option<String>) -> Call<()> {
 
 pub fn progress(claim: u64, id: String, progress: String) -> Call<()> {
   Call::any(move |s| s.progress(claim, &id, &progress)).quick()
+}
+
+pub fn schedule(name: String, rule: Rule, request: String, options: CreateOptions) -> Call<()> {
+  Call::any(move |s| s.schedule(&name, rule, &request, &options))
+}
+
+pub fn unschedule(name: String) -> Call<bool> {
+  Call::any(move |s| s.unschedule(&name))
+}
+
+pub fn schedules() -> Call<Vec<Schedule>> {
+  Call::any(Store::schedules)
+}
+
+pub fn fire_schedules() -> Call<Option<f64>> {
+  Call::any(Store::fire_schedules)
 }
 
 pub fn done(claim: u64, id: String, delivered: String) -> Call<()> {

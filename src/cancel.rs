@@ -33,7 +33,8 @@ impl Store {
       }
       JobStatus::Pending | JobStatus::Failed => {}
     }
-    let mut old = vec![Marker::Pending, Marker::Failed];
+    // Targets waiting for a value that will never come: no notifier needs to look at it.
+    let mut old = vec![Marker::Pending, Marker::Failed, Marker::Waiting];
     old.extend(Marker::delayed_at(state.run_at_ms));
     state.status = JobStatus::Cancelled;
     state.cancelled_at_ms = Some(now_ms());
@@ -58,6 +59,12 @@ impl Store {
   pub fn progress(&self, claim: u64, id: &str, progress: &str) -> Result<()> {
     let f = self.writable()?;
     self.claims.check(&f, claim, id)?;
+    if f.exists(&Marker::Cancelled.link(id)) {
+      let state = self.read_state(&f, id)?;
+      if state.status == JobStatus::Cancelled {
+        return Err(cancelled(id, &state));
+      }
+    }
     json::check_depth(progress).map_err(|why| {
       StoreError::new(
         Code::InvalidArgValue,

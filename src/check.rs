@@ -54,8 +54,8 @@ named_enum! {
     MissingCancelledMarker = "missing-cancelled-marker",
     /// A `cancelled/` marker on a job that is not cancelled.
     StaleCancelledMarker = "stale-cancelled-marker",
-    /// A unique key still held by a job that ended or does not exist (a crash between taking
-    /// the key and making the job): creates free it themselves, repair frees it now.
+    /// A unique key held by no job (a crash between taking the key and making its job): the
+    /// next create with that key takes it over; repair frees it now.
     StaleKey = "stale-key",
     /// A temporary file or folder of the store's, left by an interrupted write.
     LeftoverTemporary = "leftover-temporary",
@@ -185,7 +185,7 @@ impl Store {
         kind: ProblemKind::StaleKey,
         id: Some(id.clone()),
         path: f.full(&rel),
-        message: format!("the unique key {name} is held by job {id}, which has ended or does not exist; the next create with that key frees it"),
+        message: format!("the unique key {name} points to job {id}, which does not exist; the next create with that key takes it over"),
         repaired,
         age_ms: None,
       });
@@ -372,7 +372,8 @@ impl Store {
       );
     }
     let in_waiting = has(Marker::Waiting);
-    if !state.waiting.is_empty() && !in_waiting {
+    let notified = status != JobStatus::Cancelled;
+    if !state.waiting.is_empty() && !in_waiting && notified {
       found(
         ProblemKind::MissingWaitingMarker,
         &Marker::Waiting.link(id),
@@ -383,11 +384,11 @@ impl Store {
         &|| restore(Marker::Waiting),
       );
     }
-    if state.waiting.is_empty() && in_waiting {
+    if (state.waiting.is_empty() || !notified) && in_waiting {
       found(
         ProblemKind::StaleWaitingMarker,
         &Marker::Waiting.link(id),
-        format!("job {id} is marked waiting but has no targets"),
+        format!("job {id} is marked waiting but has no targets to notify"),
         &|| tidy(Marker::Waiting),
       );
     }

@@ -105,8 +105,9 @@ impl Store {
     self.syncs.sync(f, KEYS, self.durability())
   }
 
-  /// The keys whose job has ended or does not exist: `(name, id it points at)`. Read without
-  /// locks; `check` confirms each under its lock before repairing.
+  /// The keys held by no job (their job does not exist: a crash between taking the key and
+  /// making the job): `(name, id it points at)`. A key whose job has ended is not one: the next
+  /// create with it frees it. Read without locks; `check` confirms each under its lock.
   pub(crate) fn stale_keys(&self, f: &Folder) -> Result<Vec<(String, String)>> {
     let entries = match f.entries(KEYS) {
       Ok(entries) => entries,
@@ -122,10 +123,8 @@ impl Store {
         continue;
       };
       let id = target.rsplit('/').next().unwrap_or_default().to_owned();
-      let active = self
-        .read_state(f, &id)
-        .is_ok_and(|state| state.status == JobStatus::Pending);
-      if !active {
+      let exists = crate::layout::check_id(&id).is_ok() && f.exists(&Layout::job_dir(&id));
+      if !exists {
         stale.push((entry.name, id));
       }
     }

@@ -2,9 +2,10 @@
 //! fs-job-store's native side: a Rust core that works on the store's folder (usable from Rust
 //! alone), and a thin napi binding over it.
 //!
-//! - The store and its operations: `store` (what a store is, open/close), `produce`, `pull`,
-//!   `delayed`, `failure`, `inspect`, `retention`, `check`, and `calls` (each operation as a
-//!   call to run off the caller's thread, with the per-job turn it takes).
+//! - The store and its operations: `store` (what a store is, open/close), `produce` (with
+//!   `keys` for unique keys), `pull`, `delayed`, `failure`, `cancel` (and progress), `schedule`,
+//!   `inspect`, `retention`, `check`, and `calls` (each operation as a call to run off the
+//!   caller's thread, with the per-job turn it takes).
 //! - How a job changes state: `transition` (the one crash-safe order), `marker`, `record`
 //!   (a job's files), `state` (`state.json`).
 //! - The folder underneath: `layout` (paths, ids, listings), `folder` (no link is ever
@@ -41,6 +42,7 @@ pub mod produce;
 pub mod pull;
 pub mod record;
 pub mod retention;
+pub mod schedule;
 pub mod state;
 pub mod store;
 pub mod transition;

@@ -15,6 +15,7 @@ use crate::marker::Marker;
 use crate::state::{JobState, JobStatus};
 use crate::store::{CreateOptions, Created, Delivery, Store};
 use crate::transition::{Record, Transition};
+use nix::errno::Errno;
 
 impl Store {
   /// Creates a pending job for `request` (JSON text) and returns its id.
@@ -56,6 +57,38 @@ impl Store {
       id: job.id,
       created: true,
     })
+  }
+
+  /// Creates job `id` (a schedule's slot job, whose id every process derives alike) unless a job
+  /// of that id exists: the publishing rename cannot replace a job folder, so of two processes
+  /// making it at once, one does. `true` when this call made it.
+  pub(crate) fn create_once(
+    &self,
+    id: &str,
+    request: &str,
+    options: &CreateOptions,
+  ) -> Result<bool> {
+    let f = self.writable()?;
+    let mut job = self.new_job(request, options)?;
+    job.id = id.to_owned();
+    if f.exists(&Layout::job_dir(id)) {
+      return Ok(false);
+    }
+    let tmp = Layout::temp_path();
+    self
+      .build_job_folder(&f, &tmp, &job.state)
+      .inspect_err(|_| {
+        let _ = f.remove_tree(&tmp);
+      })?;
+    match self.publish(&f, &tmp, &job) {
+      Ok(()) => Ok(true),
+      // Another process published it first (renaming onto a folder that is not empty fails).
+      Err(e) if matches!(e.code, Code::Os(Errno::ENOTEMPTY | Errno::EEXIST)) => {
+        let _ = f.remove_tree(&tmp);
+        Ok(false)
+      }
+      Err(e) => Err(e),
+    }
   }
 
   /// Creates one job per request (JSON texts), acknowledged together: every job is built first,
@@ -241,10 +274,15 @@ impl Store {
       },
     );
     if let Err(e) = made {
-      // Not acknowledged: take it back whole, so no half-made job is left to be found.
-      let _ = f.remove_tree(tmp);
-      let _ = f.remove_tree(&Layout::job_dir(&job.id));
-      let _ = f.unlink(&marker.link(&job.id));
+      // Not acknowledged: take it back whole, so no half-made job is left to be found. The
+      // job's folder is ours to remove only if our folder got there (`tmp` is gone); a rename
+      // refused because the id exists leaves another's job alone.
+      if f.exists(tmp) {
+        let _ = f.remove_tree(tmp);
+      } else {
+        let _ = f.remove_tree(&Layout::job_dir(&job.id));
+        let _ = f.unlink(&marker.link(&job.id));
+      }
       return Err(e);
     }
     if job.state.priority.is_some_and(|p| p > 0) {
@@ -484,7 +522,7 @@ mod tests {
       .map(|_| store.pull_job().unwrap().unwrap().id)
       .collect();
     let mut expected = made.clone();
-    expected.sort_by(|a, b| b.0.cmp(&a.0));
+    expected.sort_by_key(|b| std::cmp::Reverse(b.0));
     assert_eq!(
       order,
       expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>()

@@ -160,9 +160,14 @@ impl Store {
   /// The claims whose locks were lost since the last call; each is reported once.
   pub fn lost_claims(&self) -> Vec<LostClaim> {
     match self.folder() {
-      Ok(f) => self
-        .claims
-        .lost(&f, |id| f.exists(&Marker::Cancelled.link(id))),
+      // The marker says where to look; the record decides (a marker left by a cut is not a
+      // cancel).
+      Ok(f) => self.claims.lost(&f, |id| {
+        f.exists(&Marker::Cancelled.link(id))
+          && self
+            .read_state(&f, id)
+            .is_ok_and(|state| state.status == JobStatus::Cancelled)
+      }),
       Err(_) => Vec::new(),
     }
   }

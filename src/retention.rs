@@ -64,7 +64,12 @@ impl Store {
     drop(state_lock);
     self.syncs.sync(&f, JOBS, self.durability())?;
     // Pointing nowhere now, which every reader skips: no fsync needed for their removal.
-    let markers = [Marker::Pending, Marker::Waiting, Marker::Failed];
+    let markers = [
+      Marker::Pending,
+      Marker::Waiting,
+      Marker::Failed,
+      Marker::Cancelled,
+    ];
     for marker in markers.into_iter().chain(Marker::delayed_at(run_at)) {
       self.remove_link(&f, &marker.link(id))?;
     }

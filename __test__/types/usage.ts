@@ -4,7 +4,7 @@
 
 import fs = require('node:fs')
 import JobStore = require('fs-job-store')
-import { Job, Notification, JobStoreError, ErrorCode, JobStoreOptions, ResponseFailure } from 'fs-job-store'
+import { Job, Notification, JobStoreError, ErrorCode, JobStoreOptions, ResponseFailure, Created, KeyedCreated, ScheduledSlot } from 'fs-job-store'
 
 /** Compiles only when `A` and `B` are the same type (so `any` does not pass for `string`). */
 type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends <G>() => G extends B ? 1 : 2 ? true : false
@@ -341,3 +341,24 @@ async function runtime(): Promise<void> {
 }
 
 export { reportFailure, withPromises, withCallbacks, untyped, misuse, operating, runtime }
+
+async function producing(): Promise<void> {
+  const keyed = await store.create({ calculate: '1+1' }, { key: 'account-42', priority: 5 })
+  same<Equal<typeof keyed, KeyedCreated>>()
+  const plain = await store.create({ calculate: '1+1' }, { priority: -3 })
+  same<Equal<typeof plain, Created>>()
+  const many = await store.createMany([{ calculate: '1+2' }, { calculate: '2+2' }], { priority: 1 })
+  same<Equal<typeof many, Created[]>>()
+  // @ts-expect-error createMany takes no key
+  await store.createMany([{ calculate: '1+2' }], { key: 'k' })
+  await store.schedule('nightly', { cron: '0 3 * * *', tz: 'Europe/Paris' }, { calculate: '0+0' }, { priority: 2 })
+  await store.schedule('tick', { everyMs: 60000 }, { calculate: '0+1' })
+  // @ts-expect-error a rule is cron or everyMs, not both
+  await store.schedule('both', { cron: '* * * * *', everyMs: 1000 }, { calculate: '0+1' })
+  for (const s of await store.schedules()) same<Equal<typeof s.request, Calc>>()
+  same<Equal<Awaited<ReturnType<typeof store.unschedule>>, boolean>>()
+  const job = await store.pullJob()
+  if (job) same<Equal<typeof job.schedule, ScheduledSlot | null>>()
+}
+
+export { producing }
