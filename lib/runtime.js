@@ -180,6 +180,13 @@ class Worker extends Runtime {
     super(store, handler, options, '(job, { signal })')
   }
 
+  start() {
+    // Watching from the start (not from the first wait): jobs of a higher priority made by other
+    // processes reach this worker's next pull even while it works through a backlog.
+    this._store._native.watch()
+    super.start()
+  }
+
   _pull(options) {
     return this._store.pullJob(options)
   }

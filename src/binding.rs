@@ -411,6 +411,16 @@ impl NativeStore {
     self.dispatch(env, calls::pull_notification_wait(wait, token as u64, skip))
   }
 
+  /// Watches the store's folders for changes from now on (waiting pulls start it too), so that
+  /// jobs of a higher priority and cancellations made by other processes are seen at once.
+  #[napi]
+  pub fn watch(&self) -> Result<()> {
+    self
+      .core
+      .watch_folders()
+      .map_err(|e| Error::new(Status::GenericFailure, e.message))
+  }
+
   #[napi]
   pub fn cancel_wait(&self, token: i64) {
     self.core.cancel_wait(token as u64);

@@ -90,7 +90,9 @@ impl Store {
     self.wake.cancel(token);
   }
 
-  pub(crate) fn watch_folders(&self) -> Result<()> {
+  /// Watches the store's folders (once): waits are woken by changes, jobs of a higher priority
+  /// are offered to the pull cursor, cancellations reach holders at once.
+  pub fn watch_folders(&self) -> Result<()> {
     let f = self.folder()?;
     // jobs/ too: a create makes its marker first and its folder last. A name appearing in
     // delayed/ tells when that job is due, so no listing is needed to learn of it; one in
