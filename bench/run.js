@@ -11,7 +11,7 @@ const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
-const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w2r', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss', 'syscalls']
+const ALL_WORKLOADS = ['w1', 'w1c', 'w1m', 'w2', 'w2r', 'w3', 'w4', 'w5', 'w5p', 'w5d', 'w6', 'rss', 'syscalls']
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -287,8 +287,8 @@ function runFloor(ctx, args) {
   return JSON.parse(line.slice(6))
 }
 
-function seedPending(ctx, store, n) {
-  if (n > 0) runFloor(ctx, ['seed', '--dir', store, '--n', String(n)])
+function seedPending(ctx, store, n, priorities = 1) {
+  if (n > 0) runFloor(ctx, ['seed', '--dir', store, '--n', String(n), '--priorities', String(priorities)])
   syncFs(store)
 }
 
@@ -426,6 +426,18 @@ const WORKLOADS = {
     }
   },
 
+  /** W1m: 1,000 jobs made with one createMany against 1,000 awaited creates, in one process. */
+  async w1m(ctx) {
+    const m = Math.min(ctx.opts.n, 1000)
+    for (const durable of ctx.opts.durable) {
+      const trials = {
+        each: nodeTrial(ctx, 'ours', { role: 'create', n: m, durable, inflight: 1 }),
+        ours: nodeTrial(ctx, 'ours', { role: 'createMany', n: m, durable }),
+      }
+      await compare(ctx, { workload: 'W1m', variant: `createMany of ${m} (baseline: ${m} awaited creates)`, durable, unit: 'jobs/s', higher: true, n: m, baseline: 'each' }, trials)
+    }
+  },
+
   /** W2: one process pulls, fulfils and releases every job of a queue of N. */
   async w2(ctx) {
     const { n, legacyN } = ctx.opts
@@ -461,6 +473,33 @@ const WORKLOADS = {
       ours: nodeTrial(ctx, 'ours', { role: 'process', n: m, durable: false, concurrency: 8, sleepMs: 20 }, { seed: seedM }),
     }
     await compare(ctx, { workload: 'W2r8', variant: 'store.process, concurrency 8, jobs that wait 20 ms (baseline: concurrency 1)', durable: false, unit: 'jobs/s', higher: true, n: m, baseline: 'one' }, trials)
+  },
+
+  /** W5p: pulls from a deep queue whose jobs are spread over three priorities (1, 0, -1) against
+   * a queue of 100: a pull's cost must not grow with the depth when priorities are mixed. */
+  async w5p(ctx) {
+    const { w5Batch: batch, rounds } = ctx.opts
+    const warmup = Math.min(50, Math.floor(batch / 5))
+    const depths = [100, Math.max(...ctx.opts.w5Depths)]
+    const perDepth = {}
+    for (const depth of depths) {
+      const xs = []
+      const t = ctx.trials.fresh()
+      try {
+        seedPending(ctx, t.store, depth + rounds * batch, 3)
+        for (let r = 0; r < rounds; r++) {
+          const out = await runTrial(ctx, { system: 'ours', role: 'drain', dir: t.store, n: batch, durable: false, warmup }, t.env)
+          if (out.n !== batch) throw new Error(`ours drained ${out.n} of ${batch}`)
+          xs.push((out.rest_secs / out.rest_n) * 1e6)
+        }
+      } finally {
+        ctx.trials.remove(t)
+      }
+      perDepth[depth] = xs
+    }
+    const [lo, hi] = depths
+    const row = { workload: 'W5p', variant: `pull from ${hi.toLocaleString('en-US')} jobs over 3 priorities (baseline: 100 jobs)`, durable: false, unit: 'µs/job', higher: false, depth: hi, baseline: 'shallow' }
+    finishRow(ctx, row, { ours: perDepth[hi], shallow: perDepth[lo] }, {}, {})
   },
 
   /** W3: 1 producer and K worker processes on one folder; every job fulfilled exactly once. */
@@ -860,6 +899,10 @@ function targets(ctx) {
     if (w2r) add(`W2r store.process (concurrency 1) ≥ 0.9× the hand-written loop (${d})`, w2r.ratios.loop, w2r.ratios.loop >= 0.9, 'runtime ÷ loop, jobs/s')
     const w2r8 = find('W2r8', durable)
     if (w2r8) add('W2r8 concurrency 8 ≥ 6× concurrency 1 on jobs that wait 20 ms', w2r8.ratios.one, w2r8.ratios.one >= 6, 'concurrency 8 ÷ 1, jobs/s')
+    const w1m = find('W1m', durable)
+    if (w1m && durable) add('W1m createMany of 1,000 takes ≤ 0.1× the time of 1,000 awaited creates (durable)', w1m.ratios.each, w1m.ratios.each >= 10, 'createMany ÷ creates, jobs/s (≥ 10 means ≤ a tenth of the time)')
+    const w5p = find('W5p', false)
+    if (w5p && !durable) add(`W5p ${w5p.depth.toLocaleString('en-US')} jobs over 3 priorities ≤ 1.3× 100 jobs`, w5p.ratios.shallow, w5p.ratios.shallow <= 1.3, 'µs per pull, deep ÷ shallow')
     const w3 = find('W3', durable)
     if (w3) add(`W3 pipeline ≥ 1.0× plainjob (${d})`, w3.ratios.plainjob, w3.ratios.plainjob >= 1.0, 'ours ÷ plainjob, jobs/s')
     const w5 = ctx.rows.filter((r) => r.workload === 'W5' && r.durable === durable)

@@ -38,6 +38,14 @@ const ROLES = {
     return loop(n, () => sys.take(), (job) => sys.finish(job), warmup)
   },
 
+  /** W1m: `n` jobs made by one createMany. */
+  async createMany(sys, { n }) {
+    const requests = Array.from({ length: n }, (_, i) => ({ i }))
+    const t0 = now()
+    const ids = await sys.createMany(requests)
+    return { n: ids.length, secs: secsSince(t0) }
+  },
+
   /** W2r: `n` jobs done by store.process with `concurrency`, each handler waiting `sleepMs`;
    * timed from the start to the n-th completion. */
   async process(sys, { n, seed, concurrency = 1, sleepMs = 0 }) {

@@ -20,6 +20,7 @@ async function ours({ dir, durable, oursRoot }) {
     async create(request) {
       return (await store.create(request)).id
     },
+    createMany: (requests) => store.createMany(requests),
     take: () => store.pullJob(),
     async finish(job) {
       await job.fulfill(VALUE)
