@@ -59,6 +59,7 @@ impl Store {
   pub fn progress(&self, claim: u64, id: &str, progress: &str) -> Result<()> {
     let f = self.writable()?;
     self.claims.check(&f, claim, id)?;
+    self.claims.check_token(claim, id)?;
     if f.exists(&Marker::Cancelled.link(id)) {
       let state = self.read_state(&f, id)?;
       if state.status == JobStatus::Cancelled {

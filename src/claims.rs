@@ -147,6 +147,27 @@ impl Claims {
     }
   }
 
+  /// Checks the token of `claim`: its attempt is still the job's last one on disk, so no other
+  /// claim of the job was recorded since. Called under the job's state lock by every fenced
+  /// commit, so that a claim taken over elsewhere cannot commit even when its own lock looks
+  /// fine to it (a network filesystem that dropped the lock without telling).
+  pub fn check_token(&self, claim: u64, id: &str) -> Result<()> {
+    let table = self.table.lock().unwrap();
+    let Some(held) = table.held.get(&claim) else {
+      return Err(StoreError::new(
+        Code::Compromised,
+        format!("this claim on job '{id}' was already released; pull the job again to work on it"),
+      ));
+    };
+    match taken_over(held) {
+      None => Ok(()),
+      Some(loss) => Err(StoreError::new(
+        Code::Compromised,
+        lost_claim_message(&held.id, &loss),
+      )),
+    }
+  }
+
   /// The claims whose locks were lost since the last call, and the workers' claims whose jobs
   /// `is_cancelled` says were cancelled; each is reported once.
   pub fn lost(&self, folder: &Folder, is_cancelled: impl Fn(&str) -> bool) -> Vec<LostClaim> {
@@ -157,7 +178,8 @@ impl Claims {
         continue;
       }
       let cancelled = || (held.work && is_cancelled(&held.id)).then_some(Loss::Cancelled);
-      if let Some(loss) = held.lock.lost(folder).or_else(cancelled) {
+      let gone = held.lock.lost(folder).or_else(|| taken_over(held));
+      if let Some(loss) = gone.or_else(cancelled) {
         held.loss_reported = true;
         lost.push(LostClaim {
           claim,
@@ -167,6 +189,19 @@ impl Claims {
       }
     }
     lost
+  }
+}
+
+/// Whether another claim of `held`'s job was recorded since it: the job's attempt record (its
+/// `work.lock`, one byte per claim) has grown past this claim's byte. Its length is read from
+/// the descriptor held. A filesystem that cannot answer (`ENOTCONN`, `EIO`, `ESTALE`) counts as
+/// a loss too.
+fn taken_over(held: &Held) -> Option<Loss> {
+  let index = held.attempt?;
+  match held.lock.file().metadata() {
+    Ok(meta) if meta.len() > index + 1 => Some(Loss::TakenOver),
+    Ok(_) => None,
+    Err(e) => Some(Loss::Revoked(e.to_string())),
   }
 }
 

@@ -49,7 +49,7 @@ impl Store {
       return Err(e);
     }
     let attempt = self.claims.attempt(claim).map_or(1, |index| index + 1);
-    let outcome = self.record_failure(&f, id, error, attempt, retry_in);
+    let outcome = self.record_failure(&f, claim, id, error, attempt, retry_in);
     // Failed or retried, the claim ended by its holder's word: not an abandoned attempt.
     self.release(claim);
     outcome
@@ -58,12 +58,14 @@ impl Store {
   fn record_failure(
     &self,
     f: &Folder,
+    claim: u64,
     id: &str,
     error: &str,
     attempt: u64,
     retry_in: Option<Duration>,
   ) -> Result<FailOutcome> {
     let _lock = self.lock_state(f, id)?;
+    self.claims.check_token(claim, id)?;
     let mut state = self.read_state(f, id)?;
     match state.status {
       JobStatus::Pending => {}

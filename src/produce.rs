@@ -380,9 +380,17 @@ impl Store {
   /// [`Store::fulfill_claimed`] for the fenced form. Returns the targets waiting for the value
   /// (a JSON array text), if any, so they can be served at once.
   pub fn fulfill(&self, id: &str, value: &[u8]) -> Result<Option<String>> {
+    self.fulfill_fenced(None, id, value)
+  }
+
+  /// [`Store::fulfill`], checking `claim`'s token under the state lock when given.
+  fn fulfill_fenced(&self, claim: Option<u64>, id: &str, value: &[u8]) -> Result<Option<String>> {
     let f = self.writable()?;
     layout::check_id(id)?;
     let _lock = self.lock_state(&f, id)?;
+    if let Some(claim) = claim {
+      self.claims.check_token(claim, id)?;
+    }
     let mut state = self.read_state(&f, id)?;
     if state.status != JobStatus::Pending {
       self.transition(&f, id, Transition::tidy(&[Marker::Pending]))?;
@@ -412,7 +420,7 @@ impl Store {
   /// lost its job gets `ECOMPROMISED` and changes nothing.
   pub fn fulfill_claimed(&self, claim: u64, id: &str, value: &[u8]) -> Result<Option<String>> {
     self.claims.check(&*self.folder()?, claim, id)?;
-    let waiting = self.fulfill(id, value)?;
+    let waiting = self.fulfill_fenced(Some(claim), id, value)?;
     self.claims.finish(claim);
     Ok(waiting)
   }

@@ -325,6 +325,41 @@ mod tests {
   }
 
   #[test]
+  fn a_claim_taken_over_elsewhere_cannot_commit_though_its_own_lock_looks_held() {
+    let (store, tmp) = open_store();
+    let id = store.create("1").unwrap();
+    let job = store.pull_job().unwrap().unwrap();
+    // What another machine's claim records after this one's lock was dropped by the server.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+      .append(true)
+      .open(tmp.path().join("jobs").join(&id).join("work.lock"))
+      .unwrap()
+      .write_all(b"a")
+      .unwrap();
+    let err = store.fulfill_claimed(job.claim, &id, b"late").unwrap_err();
+    assert_eq!(err.code, Code::Compromised, "{err}");
+    assert!(
+      err.message.contains("another worker has claimed it"),
+      "{err}"
+    );
+    assert_eq!(
+      store.get(&id).unwrap().phase,
+      crate::inspect::Phase::Pending,
+      "nothing landed"
+    );
+    let lost = store.lost_claims();
+    assert_eq!(lost[0].loss, Loss::TakenOver);
+    assert_eq!(
+      store
+        .fail_claimed(job.claim, &id, "{}", None)
+        .unwrap_err()
+        .code,
+      Code::Compromised
+    );
+  }
+
+  #[test]
   fn a_job_given_back_is_free_at_once_and_its_claim_is_not_counted() {
     let (store, _tmp) = open_store();
     store.create("1").unwrap();
