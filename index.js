@@ -146,9 +146,9 @@ class JobStore {
   }
 
   /**
-   * Claims the oldest pending job nobody holds; `undefined` when there is none. With
-   * `{ waitMs }` it waits that long for one to arrive (woken by filesystem events, not polling);
-   * `{ signal }` ends the wait early.
+   * Claims the pending job nobody holds that comes first (the highest priority, then the
+   * oldest); `undefined` when there is none. With `{ waitMs }` it waits that long for one to
+   * arrive (woken by filesystem events, not polling); `{ signal }` ends the wait early.
    */
   pullJob(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
@@ -287,7 +287,7 @@ class JobStore {
     return this._iterate((options) => this.pullNotification(options), signal)
   }
 
-  /** Counts: `{ pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs }`. */
+  /** Counts: `{ pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs }`. */
   stats(cb) {
     return settle(cb, async () => {
       const { pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs } = await this._native.stats()
@@ -364,7 +364,7 @@ class JobStore {
     return settle(cb, async () => (await this._native.value(checkId(id))) || undefined)
   }
 
-  /** Ids, oldest first: `{ state }` ('all', the default, 'pending', 'fulfilled', 'waiting',
+  /** Ids in pull order (higher priority, then oldest): `{ state }` ('all', the default, 'pending', 'fulfilled', 'waiting',
    * 'failed' or 'delayed') narrows the list. */
   list(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)

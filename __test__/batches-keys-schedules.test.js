@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const JobStore = require('..')
-const { TIME_SCALE, tempDir, runNode, spawnNode, sleep, cli } = require('./helpers')
+const { TIME_SCALE, OLD, tempDir, runNode, spawnNode, sleep, cli } = require('./helpers')
 
 test('higher priorities are pulled first, the oldest first among equals, by concurrent workers of two processes', async () => {
   const dir = tempDir()
@@ -55,6 +55,7 @@ test('createMany makes every job in order, acknowledged together; with a full di
   for (const [i, { id }] of made.entries()) {
     const job = await store.pullJob()
     assert.deepEqual([job.id, job.request, job.priority], [id, { n: i + 1 }, 2])
+    await job.fulfill('done')
     await job.release()
   }
   await assert.rejects(store.createMany([1, 2n]), { code: 'ERR_INVALID_ARG_VALUE' })
@@ -136,6 +137,8 @@ test('a key left by a crash between taking it and making its job is taken over; 
   // What a process SIGKILLed after making keys/<key> and before publishing its job leaves.
   fs.symlinkSync('../jobs/job-01900000-0000-7000-8000-000000000000', path.join(dir, 'keys', 'crashed'))
   fs.symlinkSync('../jobs/job-01900000-0000-7000-8000-000000000001', path.join(dir, 'keys', 'crashed-too'))
+  assert.deepEqual(await store.check(), [], 'a key younger than the grace period may be a create in flight')
+  for (const name of ['crashed', 'crashed-too']) fs.lutimesSync(path.join(dir, 'keys', name), OLD, OLD)
   const problems = await store.check()
   assert.deepEqual(problems.map((p) => p.kind), ['stale-key', 'stale-key'])
   assert.equal((await store.create('x', { key: 'crashed' })).created, true, 'a create takes it over')

@@ -15,7 +15,7 @@ Commands:
   stats DIR                          counts of pending, claimed, fulfilled, waiting, failed, delayed,
                                      cancelled jobs
   ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed|--cancelled]
-                                     job ids, oldest first
+                                     job ids in pull order (higher priority, then oldest)
   show DIR ID                        one job: state, attempts, progress, failures, request, targets, value
   work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]
                                      run the function MODULE exports on every job, until SIGTERM/SIGINT
@@ -29,8 +29,8 @@ Commands:
 
 Every command takes --json for machine-readable output and --help for its own usage.`,
   stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled, waiting, failed, delayed and\ncancelled jobs, and the age of the oldest pending job.',
-  ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed|--cancelled] [--json]\n\nJob ids, oldest first; all jobs unless one filter is given.',
-  show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, progress, request, waiting targets, times, its failures, and\nits value when fulfilled.',
+  ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed|--cancelled] [--json]\n\nJob ids in pull order: higher priority first, then oldest; all jobs unless one filter is given.',
+  show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, progress, priority, unique key, the schedule that made it,\nrequest, waiting targets, times, its failures, and its value when fulfilled.',
   work:
     'Usage: fs-job-store work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]\n\nRuns store.process with the function MODULE exports (module.exports = async (job, { signal }) => value,\nor export default): what it returns is the job\'s value, what it throws fails the job (retried as the\nstore is configured). --concurrency: jobs at once (default 1). --timeout: per job (e.g. 30s); the\nsignal aborts and the job fails. On SIGTERM or SIGINT it stops pulling, waits up to\n--shutdown-timeout (default 30s) for the jobs in progress, gives back the rest and exits 0; a\nsecond signal exits at once. Logs one line per failed job on stderr.',
   schedules:

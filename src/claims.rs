@@ -77,7 +77,14 @@ impl Claims {
 
   /// Lets go of a claim; returns whether it was held. Releasing twice is harmless.
   pub fn release(&self, claim: u64) -> bool {
-    self.table.lock().unwrap().held.remove(&claim).is_some()
+    self.release_job(claim).is_some()
+  }
+
+  /// Lets go of a claim; returns its job's id when it was a worker's claim on a job that may be
+  /// pending still (not fulfilled or failed under it).
+  pub fn release_job(&self, claim: u64) -> Option<Option<String>> {
+    let held = self.table.lock().unwrap().held.remove(&claim)?;
+    Some((held.work && !held.finished).then(|| held.id.clone()))
   }
 
   /// Lets go of a claim and takes its attempt off the job's record, as if it had never been

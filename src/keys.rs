@@ -85,12 +85,15 @@ impl Store {
       Err(e) => return Err(StoreError::io(&e, Op::Read, &f.full(&rel))),
     };
     let id = target.rsplit('/').next().unwrap_or_default().to_owned();
-    let active = crate::layout::check_id(&id).is_ok()
-      && self
-        .read_state(f, &id)
-        .is_ok_and(|state| state.status == JobStatus::Pending);
-    if active {
-      return Ok(Holder::Active(id));
+    if crate::layout::check_id(&id).is_ok() {
+      // Only a job that is gone or has ended frees its key; a record that cannot be read now
+      // (a disk error) says nothing, and the create fails rather than make a second job.
+      match self.read_state(f, &id) {
+        Ok(state) if state.status == JobStatus::Pending => return Ok(Holder::Active(id)),
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e),
+      }
     }
     f.unlink(&rel)
       .map_err(|e| StoreError::io(&e, Op::RemoveMarker, &f.full(&rel)))?;
@@ -124,7 +127,11 @@ impl Store {
       };
       let id = target.rsplit('/').next().unwrap_or_default().to_owned();
       let exists = crate::layout::check_id(&id).is_ok() && f.exists(&Layout::job_dir(&id));
-      if !exists {
+      // A create in flight owns a key for a moment before its job appears.
+      let young = f.lstat(&link(&entry.name)).is_ok_and(|m| {
+        crate::clock::now_ms() - m.modified_ms < crate::leftovers::GRACE.as_millis() as f64
+      });
+      if !exists && !young {
         stale.push((entry.name, id));
       }
     }

@@ -101,6 +101,7 @@ impl Store {
     let delayed_dir = f.full(DELAYED);
     let cancelled_dir = f.full(CANCELLED);
     let pending_dir = f.full(PENDING);
+    let jobs_dir = f.full(JOBS);
     let pending = Arc::downgrade(&self.pending);
     let index = Arc::downgrade(&self.delayed);
     self.wake.watch(
@@ -109,13 +110,16 @@ impl Store {
         if path.parent() == Some(cancelled_dir.as_path()) {
           claim_watch::check_now();
         }
-        // A job of a higher priority made by another process: ahead of what pulls hold.
-        if path.parent() == Some(pending_dir.as_path()) {
+        // A job made by another process that sorts ahead of what pulls hold (a higher
+        // priority): offered to them when its marker appears, and again when its folder does
+        // (a pull between the two finds no folder yet and passes it over).
+        let parent = path.parent();
+        if parent == Some(pending_dir.as_path()) || parent == Some(jobs_dir.as_path()) {
           let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-          if let (true, Some(pending)) = (layout::priority_of(name) > 0, pending.upgrade()) {
+          if let (true, Some(pending)) = (name.starts_with("job-"), pending.upgrade()) {
             pending.offer(name);
           }
         }
@@ -141,8 +145,12 @@ impl Store {
 
   /// Releases a claim. Releasing twice, or after a loss, is harmless.
   pub fn release(&self, claim: u64) {
-    if self.claims.release(claim) {
-      // The job may be free again for a waiter of this process.
+    if let Some(job) = self.claims.release_job(claim) {
+      // The job may be pending and free again: back in its place for this process's pulls, and
+      // a waiter of this process may take it.
+      if let Some(id) = job {
+        self.pending.offer(&id);
+      }
       self.wake.bump();
     }
   }

@@ -64,7 +64,7 @@ impl Rule {
         parse_cron(expr)?;
         zone(tz.as_deref())?;
       }
-      Rule::Every { ms: 0 } => return Err(invalid("options.everyMs", "must be 1 or more")),
+      Rule::Every { ms: 0 } => return Err(invalid("rule.everyMs", "must be 1 or more")),
       Rule::Every { .. } => {}
     }
     Ok(())
