@@ -33,6 +33,8 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   onresponsefailure: ((failure: JobStore.ResponseFailure<TTarget>) => void) | null
 
   /** Adds a pending job. Ids look like `job-<uuid v7>`: unique, sorted by creation time. */
+  create(request: TRequest, options: JobStore.CreateOptions & { key: string }, callback: JobStore.Callback<JobStore.KeyedCreated>): void
+  create(request: TRequest, options: JobStore.CreateOptions & { key: string }): Promise<JobStore.KeyedCreated>
   create(request: TRequest, callback: JobStore.Callback<JobStore.Created>): void
   create(request: TRequest, options: JobStore.CreateOptions | undefined, callback: JobStore.Callback<JobStore.Created>): void
   create(request: TRequest, options?: JobStore.CreateOptions): Promise<JobStore.Created>
@@ -46,7 +48,10 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   result(id: string, options: JobStore.ResultOptions | undefined, callback: JobStore.Callback<Buffer>): void
   result(id: string, options?: JobStore.ResultOptions): Promise<Buffer>
 
-  /** Makes a failed job pending again now, its attempts counted from zero (`ENOTFAILED` otherwise). */
+  /**
+   * Makes a failed job pending again now, its attempts counted from zero (`ENOTFAILED` when it is
+   * not failed, `ECLAIMED` while a worker holds it).
+   */
   retry(id: string, callback: JobStore.VoidCallback): void
   retry(id: string): Promise<void>
 
@@ -72,14 +77,15 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   /**
    * Fulfils a pending job, whoever holds it (1.2.0's behaviour; `job.fulfill` is the variant
    * that checks the claim). Targets already waiting are served through `respond` first.
-   * Fails with `EALREADYRESOLVED` when the job already has a value.
+   * Fails with `EALREADYRESOLVED` when the job is no longer pending (fulfilled, or failed).
    */
   fulfill(id: string, value: JobStore.JobValue, callback: JobStore.VoidCallback): void
   fulfill(id: string, value: JobStore.JobValue): Promise<void>
 
   /**
-   * Replaces a pending job's request if its version is still `oldVersion`, and bumps the
-   * version. Fails with `EVERSIONMISMATCH` or `EALREADYRESOLVED`.
+   * Replaces a pending (or delayed) job's request if its version is still `oldVersion`, and bumps
+   * the version. Fails with `EVERSIONMISMATCH`, or `EALREADYRESOLVED` when the job is fulfilled or
+   * failed.
    */
   update(id: string, oldVersion: number, newRequest: TRequest, callback: JobStore.VoidCallback): void
   update(id: string, oldVersion: number, newRequest: TRequest): Promise<void>
@@ -125,7 +131,7 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   get(id: string, callback: JobStore.Callback<JobStore.JobInfo<TRequest, TTarget>>): void
   get(id: string): Promise<JobStore.JobInfo<TRequest, TTarget>>
 
-  /** A job's value, or `undefined` while it is pending. */
+  /** A job's value, or `undefined` until it is fulfilled (pending, delayed or failed). */
   value(id: string, callback: JobStore.Callback<Buffer | undefined>): void
   value(id: string): Promise<Buffer | undefined>
 
@@ -135,23 +141,25 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
   list(options?: JobStore.ListOptions): Promise<string[]>
 
   /**
-   * Deletes a fulfilled job with no waiting targets (`EPENDING` / `EWAITING` otherwise, unless
-   * `force`). A job a worker or notifier holds is never deleted (`ECLAIMED`).
+   * Deletes a fulfilled or failed job with no waiting targets (`EPENDING` / `EWAITING` otherwise,
+   * unless `force`). A job a worker or notifier holds is never deleted (`ECLAIMED`).
    */
   remove(id: string, callback: JobStore.VoidCallback): void
   remove(id: string, options: JobStore.RemoveOptions | undefined, callback: JobStore.VoidCallback): void
   remove(id: string, options?: JobStore.RemoveOptions): Promise<void>
 
   /**
-   * Deletes fulfilled jobs with no waiting targets, fulfilled at least `olderThanMs` ago, and
-   * gives how many went. Pending, claimed and waiting jobs are never touched.
+   * Deletes fulfilled jobs with no waiting targets, fulfilled at least `olderThanMs` ago (with
+   * `failed: true`, also failed jobs set aside that long ago), and gives how many went. Pending,
+   * delayed and claimed jobs are never touched.
    */
   prune(options: JobStore.PruneOptions, callback: JobStore.Callback<number>): void
   prune(options: JobStore.PruneOptions): Promise<number>
 
   /**
-   * Lists every problem found in the folder. With `{ repair: true }` fixes what is safe to fix
-   * (markers and leftovers), never a job's request or value.
+   * Lists every problem found in the folder; without `repair` it only reads. With
+   * `{ repair: true }` fixes what is safe to fix (markers and the store's own leftovers), never a
+   * job's request or value.
    */
   check(callback: JobStore.Callback<JobStore.Problem[]>): void
   check(options: JobStore.CheckOptions | undefined, callback: JobStore.Callback<JobStore.Problem[]>): void
@@ -163,6 +171,59 @@ declare class JobStore<TRequest = unknown, TTarget = unknown> {
    */
   close(callback: JobStore.VoidCallback): void
   close(): Promise<void>
+
+  /**
+   * Starts a worker: `handler(job, { signal })` runs for each job, `concurrency` at a time, until
+   * the worker (or the store) is closed. What it returns is the job's value (a string or bytes as
+   * they are, `undefined` as an empty value, anything else as its JSON text); what it throws fails
+   * the job as `job.fail` does. The handler never calls `fulfill`, `fail` or `release`.
+   */
+  process<TResult = unknown>(
+    handler: JobStore.Handler<TRequest, TResult>,
+    options?: JobStore.WorkerOptions,
+  ): JobStore.Worker<TRequest, TResult>
+
+  /**
+   * Starts a deliverer: `handler(target, { id, value, signal })` runs for each target waiting for
+   * a fulfilled job's value; a target whose handler resolved is marked delivered, the others stay
+   * queued and are tried again after a backoff.
+   */
+  deliver(handler: JobStore.DeliverHandler<TTarget>, options?: JobStore.DelivererOptions): JobStore.Deliverer<TTarget>
+
+  /**
+   * Cancels a job that is pending, delayed or failed, or that a worker in any process holds (its
+   * signal aborts with `ECANCELED`, and its commit is refused). A cancelled job is never pulled
+   * again; `result` rejects `ECANCELED`. A fulfilled job cannot be cancelled (`EALREADYRESOLVED`).
+   */
+  cancel(id: string, callback: JobStore.VoidCallback): void
+  cancel(id: string, options: JobStore.CancelOptions | undefined, callback: JobStore.VoidCallback): void
+  cancel(id: string, options?: JobStore.CancelOptions): Promise<void>
+
+  /**
+   * Adds one job per request, acknowledged together after one flush of the disk for the whole
+   * batch; gives their ids in order. On an error part-way, `err.created` lists the ids made (the
+   * first requests) and the others leave nothing behind.
+   */
+  createMany(requests: readonly TRequest[], callback: JobStore.Callback<JobStore.Created[]>): void
+  createMany(requests: readonly TRequest[], options: JobStore.CreateManyOptions | undefined, callback: JobStore.Callback<JobStore.Created[]>): void
+  createMany(requests: readonly TRequest[], options?: JobStore.CreateManyOptions): Promise<JobStore.Created[]>
+
+  /**
+   * Saves schedule `name` (replacing one of that name): at each slot of `rule`, exactly one job
+   * of `request` is made, however many processes fire it. Processes running `process` (or
+   * opened with `schedules: true`) fire schedules; a slot missed while none ran is made once.
+   */
+  schedule(name: string, rule: JobStore.ScheduleRule, request: TRequest, callback: JobStore.VoidCallback): void
+  schedule(name: string, rule: JobStore.ScheduleRule, request: TRequest, options: JobStore.ScheduleOptions | undefined, callback: JobStore.VoidCallback): void
+  schedule(name: string, rule: JobStore.ScheduleRule, request: TRequest, options?: JobStore.ScheduleOptions): Promise<void>
+
+  /** Removes a schedule; gives whether there was one. The jobs it made stay. */
+  unschedule(name: string, callback: JobStore.Callback<boolean>): void
+  unschedule(name: string): Promise<boolean>
+
+  /** Every schedule, by name, with its next slot. */
+  schedules(callback: JobStore.Callback<JobStore.ScheduleInfo<TRequest>[]>): void
+  schedules(): Promise<JobStore.ScheduleInfo<TRequest>[]>
 }
 
 declare namespace JobStore {
@@ -171,13 +232,19 @@ declare namespace JobStore {
 
   /** Codes of the store's own errors. */
   export type StoreErrorCode =
-    /** `fulfill` or `update` on a job that already has a value (message `already resolved`). */
+    /**
+     * `fulfill`, `update` or `job.fail` on a job that is no longer pending: fulfilled or failed
+     * (message `already resolved`).
+     */
     | 'EALREADYRESOLVED'
     /** `update` with a version that is not the job's current one (message `version mismatch`). */
     | 'EVERSIONMISMATCH'
     /** No job with that id in the store. */
     | 'ENOJOB'
-    /** An id that is not a string, or not one safe path segment. */
+    /**
+     * An id that is not a string, or not one safe path segment: empty, over 255 bytes, with `/`,
+     * `\`, `..` or NUL, starting with `.`, or ending in `.lock`.
+     */
     | 'EINVALIDID'
     /** Another process held the job's state lock longer than `lockWait`. */
     | 'ELOCKED'
@@ -185,11 +252,11 @@ declare namespace JobStore {
     | 'ECOMPROMISED'
     /** A file of the job cannot be read as what it should be; the message names it. */
     | 'ECORRUPT'
-    /** `remove` of a job that is still pending (without `force`). */
+    /** `remove` of a job that is still pending or delayed (without `force`). */
     | 'EPENDING'
     /** `remove` of a job that has targets waiting (without `force`). */
     | 'EWAITING'
-    /** `remove` of a job a worker or notifier holds right now. */
+    /** `remove` of a job a worker or notifier holds right now; `retry` of a job a worker holds. */
     | 'ECLAIMED'
     /** An argument of the wrong type. */
     | 'ERR_INVALID_ARG_TYPE'
@@ -215,6 +282,13 @@ declare namespace JobStore {
     | 'ENOTSTORE'
     /** `require('fs-job-store')` on a platform the store does not support (Windows). */
     | 'EPLATFORM'
+    /**
+     * The job was cancelled: `result` of a cancelled job, a fenced call (`job.fulfill`,
+     * `job.fail`) after the cancel, and the reason a worker's signal aborts with.
+     */
+    | 'ECANCELED'
+    /** The reason a handler's signal aborts with when its worker closed before it finished. */
+    | 'ESHUTDOWN'
 
   /** The operating-system errors a store reports by their errno name (`err.path` names the file). */
   export type SystemErrorCode =
@@ -270,6 +344,13 @@ declare namespace JobStore {
     runAt?: Date | number
     /** Claims this job may have before `job.fail` is final (the store's `maxAttempts` otherwise). */
     maxAttempts?: number
+    /** A whole number from -9 to 9 (default 0): higher is pulled first, then the oldest. */
+    priority?: number
+    /**
+     * A unique key: while a job holding it is pending, delayed or claimed, `create` makes no new
+     * job and answers that job's id with `created: false`. Freed once that job ends.
+     */
+    key?: string
   }
 
   /** Options of `result`. */
@@ -304,6 +385,59 @@ declare namespace JobStore {
   /** What `create` gives. */
   export interface Created {
     id: string
+  }
+
+  /** What a create with a `key` gives. */
+  export interface KeyedCreated {
+    id: string
+    /** `false` when a job holding the key was still to be done, and `id` is that job's. */
+    created: boolean
+  }
+
+  /** `createMany`'s options: those of `create`, but a key (which names one job). */
+  export type CreateManyOptions = Omit<CreateOptions, 'key'>
+
+  /** When a schedule's slots fall: a cron expression in a time zone, or a fixed period. */
+  export type ScheduleRule =
+    | {
+        /** 5 fields (minute hour day month weekday), or 6 with seconds first. */
+        cron: string
+        /** An IANA time zone name (default `'UTC'`); daylight-saving changes are followed. */
+        tz?: string
+        everyMs?: undefined
+      }
+    | {
+        /** A slot every this many milliseconds, at multiples of it since the epoch. */
+        everyMs: number
+        cron?: undefined
+        tz?: undefined
+      }
+
+  /** The options of the jobs a schedule makes. */
+  export interface ScheduleOptions {
+    priority?: number
+    maxAttempts?: number
+  }
+
+  /** A saved schedule, as `schedules` gives it. */
+  export interface ScheduleInfo<TRequest = unknown> {
+    name: string
+    cron: string | null
+    tz: string | null
+    everyMs: number | null
+    request: TRequest
+    priority: number
+    maxAttempts: number | null
+    /** The latest slot a job was made for (or when the schedule was saved). */
+    lastSlot: Date
+    /** The next slot, or `null` when there is none. */
+    next: Date | null
+  }
+
+  /** For a job a schedule made: which schedule, and the slot it was made for. */
+  export interface ScheduledSlot {
+    name: string
+    slot: Date
   }
 
   /** The second argument of `respond`. */
@@ -355,6 +489,13 @@ declare namespace JobStore {
     /** The first retry's delay in milliseconds (default 1000), doubled for each further one. */
     backoffMs?: number
     /**
+     * Run quick calls (create, pull, fulfil) on the JavaScript thread: `true`, `false`, or unset
+     * to decide from the folder's filesystem (tmpfs; local disks when not durable).
+     */
+    inline?: boolean | null
+    /** Fire the folder's schedules from this process even without a worker (default `false`). */
+    schedules?: boolean
+    /**
      * @deprecated 1.2.0 accepted a replacement `fs` module. The native store does its own I/O,
      * so only Node's own `fs` is accepted; anything else throws.
      */
@@ -371,11 +512,11 @@ declare namespace JobStore {
 
   /** What `stats` gives. */
   export interface Stats {
-    /** Jobs that need work. */
+    /** Jobs in `pending/`: to be worked now, claimed ones included. */
     pending: number
     /** Pending jobs a worker (in any process) holds right now. */
     claimed: number
-    /** Jobs that have a value. */
+    /** Jobs that have a value (in no pending, failed or delayed marker). */
     fulfilled: number
     /** Jobs with targets waiting to be told their value. */
     waiting: number
@@ -383,6 +524,8 @@ declare namespace JobStore {
     failed: number
     /** Jobs waiting for their time: delayed at create, or a retry's backoff. */
     delayed: number
+    /** Jobs cancelled. */
+    cancelled: number
     /** Age of the oldest pending job, or `null` when nothing is pending. */
     oldestPendingAgeMs: number | null
   }
@@ -390,7 +533,7 @@ declare namespace JobStore {
   /** What `get` gives. */
   export interface JobInfo<TRequest = unknown, TTarget = unknown> {
     id: string
-    state: 'pending' | 'delayed' | 'fulfilled' | 'failed'
+    state: 'pending' | 'delayed' | 'fulfilled' | 'failed' | 'cancelled'
     version: number
     request: TRequest
     waiting: TTarget[]
@@ -409,11 +552,23 @@ declare namespace JobStore {
     attempts: number
     /** The recorded failures, oldest first (the last 20). */
     failures: Failure[]
+    /** The latest value its worker gave `job.progress`, or `null`. */
+    progress: unknown
+    /** -9 to 9; higher is pulled first. */
+    priority: number
+    /** Its unique key, or `null`. */
+    key: string | null
+    /** The schedule that made it, or `null`. */
+    schedule: ScheduledSlot | null
+    /** Present once the job is cancelled: when. */
+    cancelledAt?: Date | null
+    /** Present once the job is cancelled: the reason given, or `null`. */
+    cancelReason?: string | null
   }
 
   export interface ListOptions {
-    /** Only jobs in that state, or only those with targets waiting. */
-    state?: 'pending' | 'fulfilled' | 'waiting' | 'failed' | 'delayed' | 'all'
+    /** Only jobs in that state, or only those with targets waiting (default `'all'`). */
+    state?: 'pending' | 'fulfilled' | 'waiting' | 'failed' | 'delayed' | 'cancelled' | 'all'
   }
 
   export interface RemoveOptions {
@@ -424,12 +579,15 @@ declare namespace JobStore {
   export interface PruneOptions {
     /** Only jobs fulfilled (or with `failed`, failed) at least this many milliseconds ago. */
     olderThanMs: number
-    /** Also remove failed jobs (default `false`: they are kept until retried or pruned so). */
+    /**
+     * Also remove jobs that ended without a value, failed or cancelled (default `false`: they are
+     * kept until retried or pruned so).
+     */
     failed?: boolean
   }
 
   export interface CheckOptions {
-    /** Fix markers and leftovers. */
+    /** Fix markers and the store's own leftovers (default `false`: only look). */
     repair?: boolean
   }
 
@@ -445,6 +603,12 @@ declare namespace JobStore {
     | 'missing-pending-marker'
     | 'missing-waiting-marker'
     | 'stale-waiting-marker'
+    | 'missing-failed-marker'
+    | 'stale-failed-marker'
+    | 'stale-delayed-marker'
+    | 'missing-cancelled-marker'
+    | 'stale-cancelled-marker'
+    | 'stale-key'
     | 'leftover-temporary'
     | 'foreign-temporary'
 
@@ -470,8 +634,25 @@ declare namespace JobStore {
     readonly request: TRequest
     /** This claim's number among the job's claims (each pull is one), from 1. */
     readonly attempts: number
+    /** -9 to 9; higher is pulled first. */
+    readonly priority: number
+    /** Its unique key, or `null`. */
+    readonly key: string | null
+    /** For a job a schedule made: the schedule's name and the slot; otherwise `null`. */
+    readonly schedule: ScheduledSlot | null
     /** Assign a function to hear, with an `ECOMPROMISED` error, that the claim was lost. */
     oncompromised: ((err: JobStoreError) => void) | null
+    /**
+     * Aborts when the work is no longer wanted: the claim was lost (`ECOMPROMISED`) or the job
+     * cancelled (`ECANCELED`); `signal.reason` is that error.
+     */
+    readonly signal: AbortSignal
+    /**
+     * Records how far the work has come (any JSON value), visible from every process through
+     * `get(id).progress`; fenced like `fulfill`. Not fsynced: a power cut may lose the latest.
+     */
+    progress(value: unknown, callback: VoidCallback): void
+    progress(value: unknown): Promise<void>
     /** Lets go of the claim. Call it after fulfilling, and after a failure. */
     release(callback: VoidCallback): void
     release(): Promise<void>
@@ -503,6 +684,93 @@ declare namespace JobStore {
      */
     done(err: Error | null | undefined, delivered: readonly TTarget[] | null | undefined, callback: VoidCallback): void
     done(err?: Error | null, delivered?: readonly TTarget[] | null): Promise<void>
+  }
+
+  /** What a handler's signal and the worker know of the job it runs. */
+  export interface HandlerContext {
+    /**
+     * Aborts when the claim is lost (`ECOMPROMISED`), the job is cancelled (`ECANCELED`), its
+     * `timeoutMs` passes (`ETIMEDOUT`) or the worker's close time limit passes (`ESHUTDOWN`).
+     * After that, whatever the handler returns is not recorded.
+     */
+    signal: AbortSignal
+  }
+
+  export type Handler<TRequest = unknown, TResult = unknown> = (job: Job<TRequest>, context: HandlerContext) => TResult | Promise<TResult>
+
+  export interface WorkerOptions {
+    /** Jobs in progress at once in this worker (default 1). */
+    concurrency?: number
+    /** A job running longer fails with `ETIMEDOUT` (retried as configured); its signal aborts. */
+    timeoutMs?: number
+    /** Closes the worker when it aborts. */
+    signal?: AbortSignal
+  }
+
+  export interface CloseOptions {
+    /**
+     * How long to wait for the work in progress (default: as long as it takes); then its signals
+     * abort with `ESHUTDOWN` and its jobs are given back, pending again and not counted as
+     * attempts.
+     */
+    timeoutMs?: number
+  }
+
+  /** What `process` returns: the pull loop, running until closed. */
+  export interface Worker<TRequest = unknown, TResult = unknown> extends NodeJS.EventEmitter {
+    /** Jobs in progress now. */
+    readonly running: number
+    /** Stops pulling at once; resolves when nothing of the worker is left running. */
+    close(options?: CloseOptions): Promise<void>
+    on(event: 'completed', listener: (job: Job<TRequest>, result: TResult) => void): this
+    /** `retryAt`: when the job will be tried again, or `null` when it was set aside as failed. */
+    on(event: 'failed', listener: (job: Job<TRequest>, error: unknown, retryAt: Date | null) => void): this
+    on(event: 'cancelled', listener: (job: Job<TRequest>, error: JobStoreError) => void): this
+    on(event: 'progress', listener: (job: Job<TRequest>, progress: unknown) => void): this
+    /** Anything the worker met that is not a job's own failure; the worker goes on. */
+    on(event: 'error', listener: (error: JobStoreError) => void): this
+    /** A pull found nothing left to do. */
+    on(event: 'drained', listener: () => void): this
+    on(event: 'close', listener: () => void): this
+    once(event: 'close' | 'drained', listener: () => void): this
+  }
+
+  export interface DeliverContext {
+    /** The fulfilled job's id. */
+    id: string
+    /** Its value. */
+    value: Buffer
+    /** Aborts when the claim is lost, the delivery's `timeoutMs` passes, or the deliverer closes. */
+    signal: AbortSignal
+  }
+
+  export type DeliverHandler<TTarget = unknown> = (target: TTarget, context: DeliverContext) => unknown
+
+  export interface DelivererOptions {
+    /** Jobs whose targets are delivered at once (default 1). */
+    concurrency?: number
+    /** Delivering one job's targets longer than this counts as a failure for those not done. */
+    timeoutMs?: number
+    /** The first wait before failed targets are tried again (default 1000), doubled after. */
+    backoffMs?: number
+    /** Closes the deliverer when it aborts. */
+    signal?: AbortSignal
+  }
+
+  /** What `deliver` returns. */
+  export interface Deliverer<TTarget = unknown> extends NodeJS.EventEmitter {
+    /** Jobs whose targets are being delivered now. */
+    readonly running: number
+    close(options?: CloseOptions): Promise<void>
+    on(event: 'completed', listener: (target: TTarget, info: { id: string }) => void): this
+    on(event: 'failed', listener: (target: TTarget, error: unknown, info: { id: string; retryAt: Date }) => void): this
+    on(event: 'error', listener: (error: JobStoreError) => void): this
+    on(event: 'drained' | 'close', listener: () => void): this
+  }
+
+  export interface CancelOptions {
+    /** Recorded with the job, shown by `get` and `fs-job-store show`. */
+    reason?: string
   }
 }
 

@@ -4,13 +4,15 @@
 
 const fs = require('node:fs')
 const { fileURLToPath } = require('node:url')
-const { NativeStore, ListingKind } = require('./lib/native')
+const { NativeStore, listingNames } = require('./lib/native')
 const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
+const { Worker, Deliverer } = require('./lib/runtime')
+const { Scheduler } = require('./lib/scheduler')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
-/** The listings `list` takes: the binding's enum, so one set of names has one owner. */
-const LISTINGS = Object.values(ListingKind)
+/** The listings `list` takes, named by the core, so one set of names has one owner. */
+const LISTINGS = listingNames()
 
 const DEFAULTS = { durable: true, lockCheckInterval: 1000, lockWait: 10000, readOnly: false, maxAbandoned: 3, maxAttempts: 1, backoffMs: 1000 }
 
@@ -27,7 +29,11 @@ class JobStore {
    * @param {number} [options.maxAbandoned=3] a job whose holders died this many times in a row is
    *   set aside as failed; `Infinity` never
    * @param {number} [options.maxAttempts=1] claims a job may have before `job.fail` is final
-   * @param {number} [options.backoffMs=1000] the first retry's delay; doubled (with jitter) after
+   * @param {number} [options.backoffMs=1000] the first retry's delay; doubled (with jitter) after,
+   *   up to an hour
+   * @param {boolean} [options.inline] run quick operations on the JavaScript thread; by default
+   *   decided from the folder's filesystem (tmpfs; ext4, xfs or btrfs when not durable)
+   * @param {object} [options.fs] 1.2.0's replacement `fs` module: only Node's own is accepted
    */
   constructor(options) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options)
@@ -54,11 +60,12 @@ class JobStore {
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
     // Throws errors of the same shape as every call's (code, message, path, errno, syscall).
-    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline }, (claim, message) => {
+    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline }, (claim, code, message) => {
       const store = self.deref()
-      if (store) store._lost(claim, message)
+      if (store) store._lost(claim, code, message)
     })
     this._dir = dir
+    this._readOnly = readOnly
     this._respond = respond || null
     /** Set to a function to hear `{ id, errors: [{ target, error }] }` when `respond` fails. */
     this.onresponsefailure = null
@@ -67,17 +74,39 @@ class JobStore {
     this._held = new Map()
     this._claimSurface = claimSurface(this)
     this._flushes = new Map()
+    /** The workers and deliverers `process` and `deliver` started, closed with the store. */
+    this._runtimes = new Set()
+    /** Fires the folder's schedules while a worker runs, or from the start with `schedules: true`. */
+    this._scheduler = new Scheduler(this._native, (err) => this._runtimeError(err))
+    if (options.schedules === true && !readOnly) this._scheduler.start()
     this._waits = 0
     this._closed = false
   }
 
   /** Adds a job. `{ delayMs }` or `{ runAt }` holds it back until then; `{ maxAttempts }`
-   * overrides the store's for this job. */
+   * overrides the store's for this job; `{ priority }` (-9 to 9, higher first) orders it;
+   * `{ key }` makes no new job while one holding that key is still to be done. Resolves
+   * `{ id }`; with a key, `{ id, created }` (`created: false`: the key's job was answered). */
   create(request, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () => {
-      const { runAt, maxAttempts } = createOptions(options)
-      return { id: await afterInline(this._native.createNow(toJson('request', request), runAt, maxAttempts)) }
+      const native = createOptions(options)
+      const { id, created } = await afterInline(this._native.createNow(toJson('request', request), native))
+      // 1.2.0's answer is `{ id }`; a keyed create also says whether it made the job.
+      return native.key === undefined ? { id } : { id, created }
+    })
+  }
+
+  /** Adds one job per request, acknowledged together (one flush of the disk for the batch):
+   * resolves `[{ id }]` in order. On an error part-way, `err.created` lists the ids made (the
+   * first requests); the others left nothing behind. Takes `create`'s options but `key`. */
+  createMany(requests, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, async () => {
+      if (!Array.isArray(requests)) throw invalidArgType('requests', 'an array of requests', requests)
+      const texts = requests.map((request, i) => toJson(`requests[${i}]`, request))
+      const ids = await this._native.createMany(texts, createOptions(options))
+      return ids.map((id) => ({ id }))
     })
   }
 
@@ -117,9 +146,9 @@ class JobStore {
   }
 
   /**
-   * Claims the oldest pending job nobody holds; `undefined` when there is none. With
-   * `{ waitMs }` it waits that long for one to arrive (woken by filesystem events, not polling);
-   * `{ signal }` ends the wait early.
+   * Claims the pending job nobody holds that comes first (the highest priority, then the
+   * oldest); `undefined` when there is none. With `{ waitMs }` it waits that long for one to
+   * arrive (woken by filesystem events, not polling); `{ signal }` ends the wait early.
    */
   pullJob(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
@@ -142,13 +171,109 @@ class JobStore {
    * `{ waitMs, signal }` options as `pullJob`. */
   pullNotification(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
-    return settle(cb, async () => {
-      const found = await this._wait(
-        waitOptions(options),
-        () => this._native.pullNotification(),
-        (waitMs, token) => this._native.pullNotificationWait(waitMs, token),
-      )
-      return found ? new Notification(this._claimSurface, found) : undefined
+    return settle(cb, () => this._pullNotification(waitOptions(options), []))
+  }
+
+  /** Like `pullNotification`, passing over the jobs named in `skip`. */
+  async _pullNotification(options, skip) {
+    const found = await this._wait(
+      options,
+      () => this._native.pullNotification(skip),
+      (waitMs, token) => this._native.pullNotificationWait(waitMs, token, skip),
+    )
+    return found ? new Notification(this._claimSurface, found) : undefined
+  }
+
+  /**
+   * Runs `handler(job, { signal })` for each job, `concurrency` at a time, until closed: what it
+   * returns becomes the job's value, what it throws fails the job (retried as configured). See
+   * docs/workers.md. Returns the `Worker`, an EventEmitter.
+   */
+  process(handler, options) {
+    return this._runtime(new Worker(this, handler, options))
+  }
+
+  /**
+   * Runs `handler(target, { id, value, signal })` for each target waiting for a fulfilled job's
+   * value, `concurrency` at a time: a target whose handler resolved is marked delivered, the
+   * others are tried again later with a backoff. Returns the `Deliverer`, an EventEmitter.
+   */
+  deliver(handler, options) {
+    return this._runtime(new Deliverer(this, handler, options))
+  }
+
+  _runtime(runtime) {
+    if (this._closed) throw storeError('ECLOSED', 'the store is closed; open a new JobStore to process jobs')
+    if (this._readOnly) throw storeError('EREADONLY', 'the store was opened with readOnly: true; a worker changes jobs, so open it read-write')
+    this._runtimes.add(runtime)
+    runtime.once('close', () => this._runtimes.delete(runtime))
+    runtime.start()
+    if (runtime instanceof Worker) this._scheduler.start()
+    return runtime
+  }
+
+  /** What the scheduler met: the workers' `error` event, or a process warning. */
+  _runtimeError(err) {
+    const workers = [...this._runtimes]
+    if (workers.length > 0) for (const worker of workers) worker._error(err)
+    else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: err && err.code })
+  }
+
+  /**
+   * Saves a schedule: `rule` is `{ cron, tz }` (a cron expression, 5 fields or 6 with seconds,
+   * in an IANA time zone, UTC by default) or `{ everyMs }`. At each slot one job is made with
+   * `request` and `options` (priority, maxAttempts), once however many processes fire it; every
+   * process running `process` (or opened with `schedules: true`) fires them. Saving a schedule
+   * of an existing name replaces it.
+   */
+  schedule(name, rule, request, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, () => {
+      if (typeof name !== 'string') throw invalidArgType('name', 'a string', name)
+      if (rule === null || typeof rule !== 'object') throw invalidArgType('rule', 'an object: { cron, tz } or { everyMs }', rule)
+      const { cron, tz, everyMs } = rule
+      if ((cron === undefined) === (everyMs === undefined)) throw invalidArgValue('rule', 'takes cron (with an optional tz) or everyMs, one of the two')
+      if (cron !== undefined && typeof cron !== 'string') throw invalidArgType('rule.cron', 'a cron expression', cron)
+      if (tz !== undefined && typeof tz !== 'string') throw invalidArgType('rule.tz', 'an IANA time zone name', tz)
+      if (everyMs !== undefined && !(Number.isInteger(everyMs) && everyMs >= 1)) throw invalidArgType('rule.everyMs', 'a whole number of milliseconds, 1 or more', everyMs)
+      const { priority, maxAttempts } = createOptions({ priority: options.priority, maxAttempts: options.maxAttempts })
+      return this._native.schedule(name, { cron, tz, everyMs }, toJson('request', request), { priority, maxAttempts })
+    })
+  }
+
+  /** Removes a schedule; resolves whether there was one. Jobs it made stay. */
+  unschedule(name, cb) {
+    return settle(cb, () => {
+      if (typeof name !== 'string') throw invalidArgType('name', 'a string', name)
+      return this._native.unschedule(name)
+    })
+  }
+
+  /** Every schedule: `{ name, cron, tz, everyMs, request, priority, maxAttempts, lastSlot, next }`. */
+  schedules(cb) {
+    return settle(cb, async () =>
+      (await this._native.schedules()).map((s) => ({
+        name: s.name,
+        cron: s.cron ?? null,
+        tz: s.tz ?? null,
+        everyMs: s.everyMs ?? null,
+        request: JSON.parse(s.request),
+        priority: s.priority,
+        maxAttempts: s.maxAttempts ?? null,
+        lastSlot: new Date(s.lastSlot),
+        next: s.next == null ? null : new Date(s.next),
+      })),
+    )
+  }
+
+  /** Cancels a job that is pending, delayed, failed or being worked on, in any process:
+   * `{ reason }` is recorded. Its holder's signal aborts with `ECANCELED`. */
+  cancel(id, options, cb) {
+    ;[options, cb] = optionsAndCallback(options, cb)
+    return settle(cb, () => {
+      const { reason } = options
+      if (reason !== undefined && typeof reason !== 'string') throw invalidArgType('options.reason', 'a string', reason)
+      return this._native.cancel(checkId(id), reason)
     })
   }
 
@@ -162,11 +287,11 @@ class JobStore {
     return this._iterate((options) => this.pullNotification(options), signal)
   }
 
-  /** Counts: `{ pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs }`. */
+  /** Counts: `{ pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs }`. */
   stats(cb) {
     return settle(cb, async () => {
-      const { pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs } = await this._native.stats()
-      return { pending, claimed, fulfilled, waiting, failed, delayed, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
+      const { pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs } = await this._native.stats()
+      return { pending, claimed, fulfilled, waiting, failed, delayed, cancelled, oldestPendingAgeMs: oldestPendingAgeMs ?? null }
     })
   }
 
@@ -179,7 +304,7 @@ class JobStore {
    * How job `id` ended: resolves its value (a Buffer) once fulfilled, rejects with `EFAILED`
    * (and `err.failure`, the last one recorded) once failed. Waits for the end, woken by
    * filesystem events; `{ waitMs }` bounds the wait (`ETIMEDOUT`), `{ signal }` ends it
-   * (`ABORT_ERR`). `{ waitMs: 0 }` answers at once.
+   * (`ABORT_ERR`). `{ waitMs: 0 }` answers at once (`ETIMEDOUT` if the job has not ended).
    */
   result(id, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
@@ -202,9 +327,10 @@ class JobStore {
     })
   }
 
-  /** One job's record: `{ id, state, version, request, waiting, createdAt, fulfilledAt? }`.
+  /** One job's record: `{ id, state, version, request, waiting, createdAt, attempts, failures,
+   * fulfilledAt?, failedAt?, runAt? }`; `state` is 'pending', 'delayed', 'fulfilled' or 'failed'.
    * Times the record cannot know are `null`: `createdAt` for 1.2.0's ids, `fulfilledAt` for jobs
-   * fulfilled by 1.2.0; `fulfilledAt` is absent while the job is pending. */
+   * fulfilled by 1.2.0. `fulfilledAt`, `failedAt` and `runAt` are present only in their state. */
   get(id, cb) {
     return settle(cb, async () => {
       const info = await this._native.get(checkId(id))
@@ -217,40 +343,49 @@ class JobStore {
         createdAt: info.createdAt == null ? null : new Date(info.createdAt),
         attempts: info.attempts,
         failures: JSON.parse(info.failures).map(({ at, error }) => ({ at: new Date(at), error })),
+        progress: info.progress == null ? null : JSON.parse(info.progress),
+        priority: info.priority,
+        key: info.key ?? null,
+        schedule: info.schedule == null ? null : { name: info.schedule, slot: new Date(info.slot) },
       }
       if (info.state === 'fulfilled') job.fulfilledAt = info.fulfilledAt == null ? null : new Date(info.fulfilledAt)
       if (info.state === 'failed') job.failedAt = info.failedAt == null ? null : new Date(info.failedAt)
       if (info.state === 'delayed') job.runAt = new Date(info.runAt)
+      if (info.state === 'cancelled') {
+        job.cancelledAt = info.cancelledAt == null ? null : new Date(info.cancelledAt)
+        job.cancelReason = info.cancelReason ?? null
+      }
       return job
     })
   }
 
-  /** A job's value as a Buffer; `undefined` while it is pending. */
+  /** A job's value as a Buffer; `undefined` until it is fulfilled (pending, delayed or failed). */
   value(id, cb) {
     return settle(cb, async () => (await this._native.value(checkId(id))) || undefined)
   }
 
-  /** Ids, oldest first: `{ state: 'pending' | 'fulfilled' | 'waiting' }` narrows the list. */
+  /** Ids in pull order (higher priority, then oldest): `{ state }` ('all', the default, 'pending', 'fulfilled', 'waiting',
+   * 'failed' or 'delayed') narrows the list. */
   list(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
       const state = options.state === undefined ? 'all' : options.state
       if (!LISTINGS.includes(state)) {
-        throw invalidArgValue('options.state', `must be 'pending', 'fulfilled', 'waiting', 'failed' or 'delayed'. Received ${String(state)}`)
+        throw invalidArgValue('options.state', `must be one of ${LISTINGS.map((name) => `'${name}'`).join(', ')}. Received ${String(state)}`)
       }
       return this._native.list(state)
     })
   }
 
-  /** Deletes a fulfilled job with no waiting targets; `{ force: true }` deletes any job nobody
-   * holds. Fails `EPENDING`, `EWAITING` or `ECLAIMED` otherwise. */
+  /** Deletes a fulfilled or failed job with no waiting targets; `{ force: true }` deletes any job
+   * nobody holds. Fails `EPENDING`, `EWAITING` or `ECLAIMED` otherwise. */
   remove(id, options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => this._native.remove(checkId(id), Boolean(options.force)))
   }
 
-  /** Removes fulfilled jobs with no waiting targets fulfilled at least `olderThanMs` ago;
-   * resolves how many. */
+  /** Removes fulfilled jobs with no waiting targets fulfilled at least `olderThanMs` ago, and with
+   * `{ failed: true }` failed jobs set aside that long ago; resolves how many. */
   prune(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
@@ -263,8 +398,8 @@ class JobStore {
   }
 
   /** Finds what is wrong in the folder: `[{ kind, id, path, message, repaired, ageMs }]`. With
-   * `{ repair: true }` fixes what is safe (markers older than the grace period, the store's own
-   * leftovers); never deletes a job's data. */
+   * `{ repair: true }` fixes what is safe (stale and missing markers, markers pointing nowhere once
+   * older than the 15-minute grace period, the store's own leftovers); never deletes a job's data. */
   check(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, async () =>
@@ -284,6 +419,9 @@ class JobStore {
   close(cb) {
     return settle(cb, () => {
       this._closed = true
+      this._scheduler.stop()
+      // Workers first: they stop pulling and give their jobs back before the claims go.
+      for (const runtime of this._runtimes) runtime._closeNow()
       this._held.clear()
       this._native.close()
     })
@@ -371,12 +509,11 @@ class JobStore {
     }
   }
 
-  /** Called from the native claim watcher: tell the holder, through whatever `oncompromised` it
-   * has assigned by now. */
-  _lost(claim, message) {
+  /** Called from the native claim watcher: the claim was lost (`ECOMPROMISED`) or its job
+   * cancelled (`ECANCELED`); the holder's signal aborts, and `oncompromised` hears of a loss. */
+  _lost(claim, code, message) {
     const holder = this._held.get(claim)
-    if (!holder || typeof holder.oncompromised !== 'function') return
-    holder.oncompromised(storeError('ECOMPROMISED', message, { id: holder.id }))
+    if (holder) holder._lose(storeError(code, message, { id: holder.id }))
   }
 }
 
@@ -399,6 +536,14 @@ function claimSurface(store) {
       store._held.delete(claim)
       const at = await native.failClaimed(claim, id, describeFailure(error), retryInMs)
       return at == null ? null : new Date(at)
+    },
+    async progress(claim, id, progress) {
+      await afterInline(native.progressNow(claim, id, progress))
+    },
+    /** Lets go of a job uncounted: a worker shutting down gives it back. */
+    giveBack(claim) {
+      store._held.delete(claim)
+      native.giveBack(claim)
     },
     async done(claim, id, delivered) {
       store._held.delete(claim)
@@ -429,8 +574,12 @@ function waitOptions(options) {
   return { waitMs: Math.min(waitMs, 2 ** 31 - 1), signal }
 }
 
-/** A job's delay and attempts from `create`'s options. */
-function createOptions({ delayMs, runAt, maxAttempts }) {
+/** The native form of `create`'s options: delay, attempts, priority, key. */
+function createOptions({ delayMs, runAt, maxAttempts, priority = 0, key }) {
+  if (!(Number.isInteger(priority) && priority >= -9 && priority <= 9)) {
+    throw invalidArgType('options.priority', 'a whole number from -9 to 9 (higher is pulled first)', priority)
+  }
+  if (key !== undefined && (typeof key !== 'string' || key === '')) throw invalidArgType('options.key', 'a non-empty string', key)
   if (delayMs !== undefined && runAt !== undefined) throw invalidArgValue('options', 'takes delayMs or runAt, not both')
   let at
   if (delayMs !== undefined) {
@@ -443,10 +592,10 @@ function createOptions({ delayMs, runAt, maxAttempts }) {
   if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts < 2 ** 31)) {
     throw invalidArgType('options.maxAttempts', 'a whole number, 1 or more', maxAttempts)
   }
-  return { runAt: at, maxAttempts }
+  return { runAt: at, maxAttempts, priority, key }
 }
 
-/** What `job.fail` records of an error: message, code and stack, as JSON text. */
+/** What `job.fail` records of an error: message, name, code and stack, as JSON text. */
 function describeFailure(error) {
   if (error instanceof Error) {
     const record = { message: error.message, name: error.name }

@@ -35,6 +35,7 @@ test('stats prints the counts as a table, or as JSON with --json', async () => {
     waiting: 1,
     failed: 0,
     delayed: 0,
+    cancelled: 0,
     oldestPendingAgeMs: 'number',
   })
 })

@@ -324,3 +324,21 @@ test('prune removes failed jobs only when asked', async () => {
   await assert.rejects(store.get(id), { code: 'ENOJOB' })
   await store.close()
 })
+
+test('check leaves a delayed job and one backing off before its retry alone, however old their folders', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir, maxAttempts: 3 })
+  const { id: delayed } = await store.create('later', { delayMs: 2 * 3600e3 })
+  const { id: retrying } = await store.create('flaky')
+  const job = await store.pullJob()
+  assert.equal(job.id, retrying)
+  await job.fail(new Error('boom'), { retryInMs: 2 * 3600e3 })
+  // An hour old: past the grace check gives markers of operations in flight.
+  const hourAgo = new Date(Date.now() - 3600e3)
+  for (const id of [delayed, retrying]) fs.utimesSync(path.join(dir, 'jobs', id), hourAgo, hourAgo)
+  assert.deepEqual(await store.check(), [])
+  assert.deepEqual(await store.check({ repair: true }), [])
+  assert.equal(await store.pullJob(), undefined, 'neither is handed to a worker before its time')
+  assert.equal((await store.get(delayed)).state, 'delayed')
+  assert.equal((await store.get(retrying)).state, 'delayed')
+})

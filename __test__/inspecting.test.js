@@ -23,7 +23,7 @@ async function holdJobs(t, dir, count) {
 test('stats count the pending, claimed, fulfilled and waiting jobs of every process; a dead holder claims nothing', async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir })
-  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, oldestPendingAgeMs: null })
+  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, cancelled: 0, oldestPendingAgeMs: null })
   const ids = []
   for (let n = 0; n < 12; n++) ids.push((await store.create({ n })).id)
   // Another process fulfils the first four and queues targets on two of them and on one pending job.
@@ -44,6 +44,7 @@ test('stats count the pending, claimed, fulfilled and waiting jobs of every proc
     waiting: 3,
     failed: 0,
     delayed: 0,
+    cancelled: 0,
     oldestPendingAgeMs: undefined,
   })
   assert.ok(stats.oldestPendingAgeMs >= 0 && stats.oldestPendingAgeMs < 60000)
@@ -235,4 +236,45 @@ test('read-only inspection changes nothing, in the API and the CLI', async () =>
     assert.ok(run.code === 0 || (args[0] === 'check' && run.code === 1), `${args.join(' ')}: ${run.stderr}`)
   }
   assert.deepEqual(snapshot(dir), before, 'the store folder is entry for entry as it was')
+})
+
+test('check knows every record and marker disagreement a power cut can leave, and repair mends each', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir, maxAttempts: 1 })
+  const link = (sub, name, id) => fs.symlinkSync(`../jobs/${id}`, path.join(dir, sub, name))
+  const { id: failed } = await store.create('fails')
+  await (await store.pullJob()).fail(new Error('boom'))
+  // Cut after the record said failed, before failed/ and the removal of pending/ were on disk.
+  fs.unlinkSync(path.join(dir, 'failed', failed))
+  link('pending', failed, failed)
+  const { id: waiting } = await store.create('has a target')
+  await store.queue(waiting, 't')
+  fs.unlinkSync(path.join(dir, 'waiting', waiting))
+  const { id: retried } = await store.create('retried')
+  link('failed', retried, retried)
+  const { id: fulfilled } = await store.create('done')
+  await store.fulfill(fulfilled, 'v')
+  link('pending', fulfilled, fulfilled)
+  link('delayed', `${String(Date.now() + 3600e3).padStart(15, '0')}-${fulfilled}`, fulfilled)
+
+  const found = (problems) => problems.map((p) => `${p.kind} ${p.id}`).sort()
+  const expected = [
+    `missing-failed-marker ${failed}`,
+    `stale-pending-marker ${failed}`,
+    `missing-waiting-marker ${waiting}`,
+    `stale-failed-marker ${retried}`,
+    `stale-pending-marker ${fulfilled}`,
+    `stale-delayed-marker ${fulfilled}`,
+  ].sort()
+  assert.deepEqual(found(await store.check()), expected)
+  const repaired = await store.check({ repair: true })
+  assert.deepEqual(found(repaired), expected)
+  assert.ok(repaired.every((p) => p.repaired), JSON.stringify(repaired))
+  assert.deepEqual(await store.check(), [], 'nothing left to report')
+  assert.deepEqual(await store.list({ state: 'failed' }), [failed])
+  assert.equal((await store.stats()).failed, 1)
+  assert.equal((await store.pullNotification()), undefined, 'the target waits on a pending job')
+  const pulled = [(await store.pullJob()).id, (await store.pullJob()).id].sort()
+  assert.deepEqual(pulled, [waiting, retried].sort(), 'only the pending jobs are pulled')
+  assert.equal(await store.pullJob(), undefined)
 })

@@ -18,7 +18,8 @@ function expectedFiles() {
   const binaries = fs.readdirSync(path.join(ROOT, 'native')).filter((name) => name.endsWith('.node'))
   const { bin } = require('../package.json')
   const commands = (typeof bin === 'string' ? [bin] : Object.values(bin || {})).map((file) => path.posix.normalize(file))
-  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...binaries.map((name) => `native/${name}`), ...commands].sort()
+  const docs = fs.readdirSync(path.join(ROOT, 'docs')).map((name) => `docs/${name}`)
+  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...docs, ...binaries.map((name) => `native/${name}`), ...commands].sort()
 }
 
 /** npm's own entry point, run with this node, so that npm needs nothing else from the PATH. */
@@ -113,7 +114,7 @@ test('the packed tarball, installed offline without Rust', async (t) => {
   const env = userEnv(path.join(tmp, 'bin'))
   const npm = npmCli()
 
-  await t.test('npm pack holds the loader, the binary, index.js, index.d.ts, README and LICENSE only', () => {
+  await t.test('npm pack holds the loader, the binary, index.js, index.d.ts, the docs, README and LICENSE only', () => {
     // With its scripts, as a maintainer packs: prepack takes `prepare` out of the packed
     // package.json and postpack puts it back. Only the host binary is here, so the check that
     // all six passed test:platforms is turned off.
@@ -256,4 +257,26 @@ test('every error code the store can produce is in the ErrorCode union', () => {
   }
   const missing = [...produced].filter((code) => !typed.has(code)).sort()
   assert.deepEqual(missing, [], 'codes used in index.js, lib/ or src/ but missing from index.d.ts')
+})
+
+/** The stable names of a `named_enum!` in a core source file. */
+function coreNames(file, enumName) {
+  const src = fs.readFileSync(path.join(ROOT, 'src', file), 'utf8')
+  const start = src.indexOf(`pub enum ${enumName} {`)
+  assert.notEqual(start, -1, `src/${file} declares ${enumName}`)
+  const block = src.slice(start, src.indexOf('\n  }\n', start))
+  return [...block.matchAll(/= "([a-z-]+)",/g)].map((m) => m[1]).sort()
+}
+
+test("the typings' problem kinds, job states and listings are the core's names", () => {
+  const union = (name) => {
+    const start = DTS.indexOf(`export type ${name} =`)
+    assert.notEqual(start, -1, `index.d.ts declares ${name}`)
+    const text = DTS.slice(start, DTS.indexOf('\n\n', start))
+    return [...text.matchAll(/'([a-z-]+)'/g)].map((m) => m[1]).sort()
+  }
+  assert.deepEqual(union('ProblemKind'), coreNames('check.rs', 'ProblemKind'))
+  const states = (member) => [...DTS.match(new RegExp(`${member}: ([^\\n]+)`))[1].matchAll(/'([a-z-]+)'/g)].map((m) => m[1]).sort()
+  assert.deepEqual(states('    state'), coreNames('inspect.rs', 'Phase'))
+  assert.deepEqual(states('    state\\?'), coreNames('inspect.rs', 'Listing'))
 })

@@ -303,7 +303,7 @@ test('a file where a job folder should be is skipped by pulls, not an error', as
   fs.symlinkSync('../jobs/job-0-file', path.join(dir, 'waiting', 'job-0-file'))
   assert.equal(await store.pullJob(), undefined)
   assert.equal(await store.pullNotification(), undefined)
-  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, oldestPendingAgeMs: null })
+  assert.deepEqual(await store.stats(), { pending: 0, claimed: 0, fulfilled: 0, waiting: 0, failed: 0, delayed: 0, cancelled: 0, oldestPendingAgeMs: null })
   assert.ok((await store.check()).some((p) => p.kind === 'stray-file'))
   untouched()
 })
@@ -339,6 +339,31 @@ test('a record this user cannot read is skipped by pulls and reported; calls on 
   assert.deepEqual(out.get, { code: 'EACCES', path: path.join(fs.realpathSync(dir), 'jobs', unreadable, 'state.json') })
   assert.ok(out.kinds.includes(`unreadable-job ${unreadable}`), out.kinds.join(', '))
   assert.equal(out.stats.pending, 1, 'stats count it as pending, as they count a damaged one')
+})
+
+test('a pull that finds nothing because the OS refused every claim answers that error, not "no work"', async (t) => {
+  if (process.getuid() !== 0) return t.skip('needs root to make folders immutable')
+  const { spawnSync } = require('node:child_process')
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  const { id: pending } = await store.create('a')
+  const { id: answered } = await store.create('b')
+  await store.queue(answered, 't')
+  await store.fulfill(answered, 'v')
+  store.close()
+  const folders = [dir, ...['jobs', 'pending', 'waiting', 'tmp'].map((sub) => path.join(dir, sub)), path.join(dir, 'jobs', pending), path.join(dir, 'jobs', answered)]
+  const chattr = (flag) => spawnSync('chattr', [flag, ...folders], { encoding: 'utf8' })
+  const made = chattr('+i')
+  if (made.status !== 0) return t.skip(`chattr +i is not available here: ${made.stderr || made.error}`)
+  t.after(() => chattr('-i'))
+  const worker = new JobStore({ dir })
+  await assert.rejects(worker.pullJob(), (err) => {
+    assert.equal(err.code, 'EPERM', err.message)
+    assert.equal(err.path, path.join(fs.realpathSync(dir), 'jobs', pending, 'work.lock'))
+    return true
+  })
+  await assert.rejects(worker.pullNotification(), { code: 'EPERM' })
+  worker.close()
 })
 
 test('filesystem errors keep the OS message and errno name', async () => {

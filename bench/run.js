@@ -11,7 +11,7 @@ const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
-const ALL_WORKLOADS = ['w1', 'w1c', 'w2', 'w3', 'w4', 'w5', 'w5d', 'w6', 'rss', 'syscalls']
+const ALL_WORKLOADS = ['w1', 'w1c', 'w1m', 'w2', 'w2r', 'w3', 'w4', 'w5', 'w5p', 'w5d', 'w6', 'rss', 'syscalls']
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -287,8 +287,8 @@ function runFloor(ctx, args) {
   return JSON.parse(line.slice(6))
 }
 
-function seedPending(ctx, store, n) {
-  if (n > 0) runFloor(ctx, ['seed', '--dir', store, '--n', String(n)])
+function seedPending(ctx, store, n, priorities = 1) {
+  if (n > 0) runFloor(ctx, ['seed', '--dir', store, '--n', String(n), '--priorities', String(priorities)])
   syncFs(store)
 }
 
@@ -347,7 +347,7 @@ function finishRow(ctx, row, samples, extras, errors) {
   }
   const ours = results.ours && results.ours.median
   const ratios = {}
-  for (const name of ['floor', 'plainjob', 'legacy']) {
+  for (const name of ['floor', 'plainjob', 'legacy', ...(row.baseline ? [row.baseline] : [])]) {
     const b = results[name] && results[name].median
     ratios[name] = ours && b ? round(ours / b, 3) : null
   }
@@ -426,6 +426,18 @@ const WORKLOADS = {
     }
   },
 
+  /** W1m: 1,000 jobs made with one createMany against 1,000 awaited creates, in one process. */
+  async w1m(ctx) {
+    const m = Math.min(ctx.opts.n, 1000)
+    for (const durable of ctx.opts.durable) {
+      const trials = {
+        each: nodeTrial(ctx, 'ours', { role: 'create', n: m, durable, inflight: 1 }),
+        ours: nodeTrial(ctx, 'ours', { role: 'createMany', n: m, durable }),
+      }
+      await compare(ctx, { workload: 'W1m', variant: `createMany of ${m} (baseline: ${m} awaited creates)`, durable, unit: 'jobs/s', higher: true, n: m, baseline: 'each' }, trials)
+    }
+  },
+
   /** W2: one process pulls, fulfils and releases every job of a queue of N. */
   async w2(ctx) {
     const { n, legacyN } = ctx.opts
@@ -439,6 +451,55 @@ const WORKLOADS = {
       }
       await compare(ctx, { workload: 'W2', variant: 'drain: pull + fulfil + release', durable, unit: 'jobs/s', higher: true, n, legacyN }, trials)
     }
+  },
+
+  /** W2r: the worker runtime. store.process with concurrency 1 against the hand-written loop
+   * of W2 (pull, fulfil, release) on the same queue; then concurrency 8 against 1 on jobs whose
+   * handler waits 20 ms (work that waits on something else, as most jobs do). */
+  async w2r(ctx) {
+    const { n } = ctx.opts
+    const seed = (s) => seedPending(ctx, s, n)
+    for (const durable of ctx.opts.durable) {
+      const trials = {
+        loop: nodeTrial(ctx, 'ours', { role: 'drain', n, durable }, { seed }),
+        ours: nodeTrial(ctx, 'ours', { role: 'process', n, durable, concurrency: 1 }, { seed }),
+      }
+      await compare(ctx, { workload: 'W2r', variant: 'store.process, concurrency 1 (baseline: the hand-written loop)', durable, unit: 'jobs/s', higher: true, n, baseline: 'loop' }, trials)
+    }
+    const m = Math.min(n, 200)
+    const seedM = (s) => seedPending(ctx, s, m)
+    const trials = {
+      one: nodeTrial(ctx, 'ours', { role: 'process', n: m, durable: false, concurrency: 1, sleepMs: 20 }, { seed: seedM }),
+      ours: nodeTrial(ctx, 'ours', { role: 'process', n: m, durable: false, concurrency: 8, sleepMs: 20 }, { seed: seedM }),
+    }
+    await compare(ctx, { workload: 'W2r8', variant: 'store.process, concurrency 8, jobs that wait 20 ms (baseline: concurrency 1)', durable: false, unit: 'jobs/s', higher: true, n: m, baseline: 'one' }, trials)
+  },
+
+  /** W5p: pulls from a deep queue whose jobs are spread over three priorities (1, 0, -1) against
+   * a queue of 100: a pull's cost must not grow with the depth when priorities are mixed. */
+  async w5p(ctx) {
+    const { w5Batch: batch, rounds } = ctx.opts
+    const warmup = Math.min(50, Math.floor(batch / 5))
+    const depths = [100, Math.max(...ctx.opts.w5Depths)]
+    const perDepth = {}
+    for (const depth of depths) {
+      const xs = []
+      const t = ctx.trials.fresh()
+      try {
+        seedPending(ctx, t.store, depth + rounds * batch, 3)
+        for (let r = 0; r < rounds; r++) {
+          const out = await runTrial(ctx, { system: 'ours', role: 'drain', dir: t.store, n: batch, durable: false, warmup }, t.env)
+          if (out.n !== batch) throw new Error(`ours drained ${out.n} of ${batch}`)
+          xs.push((out.rest_secs / out.rest_n) * 1e6)
+        }
+      } finally {
+        ctx.trials.remove(t)
+      }
+      perDepth[depth] = xs
+    }
+    const [lo, hi] = depths
+    const row = { workload: 'W5p', variant: `pull from ${hi.toLocaleString('en-US')} jobs over 3 priorities (baseline: 100 jobs)`, durable: false, unit: 'µs/job', higher: false, depth: hi, baseline: 'shallow' }
+    finishRow(ctx, row, { ours: perDepth[hi], shallow: perDepth[lo] }, {}, {})
   },
 
   /** W3: 1 producer and K worker processes on one folder; every job fulfilled exactly once. */
@@ -799,7 +860,7 @@ function table(ctx) {
     if (r.workload === 'RSS') continue
     const v = (name) => (r.results[name] ? (r.results[name].error ? 'failed' : fmt(r.results[name].median)) : '—')
     lines.push([
-      `${r.workload} ${r.variant}`,
+      `${r.workload} ${r.variant}${r.baseline ? `: ${fmtRatio(r.ratios[r.baseline])} the baseline` : ''}`,
       r.durable ? 'yes' : 'no',
       `${r.unit} ${r.higher ? '↑' : '↓'}`,
       v('ours'),
@@ -834,6 +895,14 @@ function targets(ctx) {
     if (w1) add(`W1 one at a time ≥ 0.7× floor (${d})`, w1.ratios.floor, w1.ratios.floor >= 0.7, 'ours ÷ floor, jobs/s')
     const w2 = find('W2', durable)
     if (w2) add(`W2 drain ≥ 0.7× floor (${d})`, w2.ratios.floor, w2.ratios.floor >= 0.7, 'ours ÷ floor, jobs/s')
+    const w2r = find('W2r', durable)
+    if (w2r) add(`W2r store.process (concurrency 1) ≥ 0.9× the hand-written loop (${d})`, w2r.ratios.loop, w2r.ratios.loop >= 0.9, 'runtime ÷ loop, jobs/s')
+    const w2r8 = find('W2r8', durable)
+    if (w2r8) add('W2r8 concurrency 8 ≥ 6× concurrency 1 on jobs that wait 20 ms', w2r8.ratios.one, w2r8.ratios.one >= 6, 'concurrency 8 ÷ 1, jobs/s')
+    const w1m = find('W1m', durable)
+    if (w1m && durable) add('W1m createMany of 1,000 takes ≤ 0.1× the time of 1,000 awaited creates (durable)', w1m.ratios.each, w1m.ratios.each >= 10, 'createMany ÷ creates, jobs/s (≥ 10 means ≤ a tenth of the time)')
+    const w5p = find('W5p', false)
+    if (w5p && !durable) add(`W5p ${w5p.depth.toLocaleString('en-US')} jobs over 3 priorities ≤ 1.3× 100 jobs`, w5p.ratios.shallow, w5p.ratios.shallow <= 1.3, 'µs per pull, deep ÷ shallow')
     const w3 = find('W3', durable)
     if (w3) add(`W3 pipeline ≥ 1.0× plainjob (${d})`, w3.ratios.plainjob, w3.ratios.plainjob >= 1.0, 'ours ÷ plainjob, jobs/s')
     const w5 = ctx.rows.filter((r) => r.workload === 'W5' && r.durable === durable)

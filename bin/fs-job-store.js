@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 'use strict'
-// The fs-job-store command: look at a store folder and tidy it up.
+// The fs-job-store command: look at a store folder, tidy it up, and run workers on it.
 
 const fs = require('node:fs')
+const path = require('node:path')
+const { pathToFileURL } = require('node:url')
 const { parseArgs } = require('node:util')
 const JobStore = require('..')
 
@@ -10,10 +12,15 @@ const USAGE = {
   main: `Usage: fs-job-store <command> DIR [options]
 
 Commands:
-  stats DIR                          counts of pending, claimed, fulfilled, waiting, failed, delayed jobs
-  ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed]
-                                     job ids, oldest first
-  show DIR ID                        one job: state, attempts, failures, request, targets, value
+  stats DIR                          counts of pending, claimed, fulfilled, waiting, failed, delayed,
+                                     cancelled jobs
+  ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed|--cancelled]
+                                     job ids in pull order (higher priority, then oldest)
+  show DIR ID                        one job: state, attempts, progress, failures, request, targets, value
+  work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]
+                                     run the function MODULE exports on every job, until SIGTERM/SIGINT
+  cancel DIR ID [--reason TEXT]      cancel a job, even one a worker is running
+  schedules DIR                      the saved schedules, each with its next and last slot
   retry DIR ID | --all-failed        make failed jobs pending again
   prune DIR --older-than DURATION [--failed]
                                      delete old fulfilled jobs with no waiting targets (e.g. 7d, 12h)
@@ -21,9 +28,15 @@ Commands:
   check DIR [--repair]               list problems in the folder; --repair fixes markers and leftovers
 
 Every command takes --json for machine-readable output and --help for its own usage.`,
-  stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled, waiting, failed and delayed jobs,\nand the age of the oldest pending job.',
-  ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed] [--json]\n\nJob ids, oldest first; all jobs unless one filter is given.',
-  show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, request, waiting targets, times, its failures, and its value\nwhen fulfilled.',
+  stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled, waiting, failed, delayed and\ncancelled jobs, and the age of the oldest pending job.',
+  ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed|--cancelled] [--json]\n\nJob ids in pull order: higher priority first, then oldest; all jobs unless one filter is given.',
+  show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, progress, priority, unique key, the schedule that made it,\nrequest, waiting targets, times, its failures, and its value when fulfilled.',
+  work:
+    'Usage: fs-job-store work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]\n\nRuns store.process with the function MODULE exports (module.exports = async (job, { signal }) => value,\nor export default): what it returns is the job\'s value, what it throws fails the job (retried as the\nstore is configured). --concurrency: jobs at once (default 1). --timeout: per job (e.g. 30s); the\nsignal aborts and the job fails. On SIGTERM or SIGINT it stops pulling, waits up to\n--shutdown-timeout (default 30s) for the jobs in progress, gives back the rest and exits 0; a\nsecond signal exits at once. Logs one line per failed job on stderr.',
+  schedules:
+    'Usage: fs-job-store schedules DIR [--json]\n\nThe schedules saved in the store (store.schedule): name, rule, the next slot and the latest\nslot a job was made for. Processes running a worker (fs-job-store work) fire them.',
+  cancel:
+    'Usage: fs-job-store cancel DIR ID [--reason TEXT] [--json]\n\nCancels a pending, delayed or failed job, or one a worker is running (in any process: its signal\naborts). A cancelled job is never pulled again. A fulfilled job cannot be cancelled.',
   retry: 'Usage: fs-job-store retry DIR (ID | --all-failed) [--json]\n\nMakes a failed job (or every failed job) pending again now, its attempts counted from zero.\nIts recorded failures are kept.',
   prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--failed] [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago;\nwith --failed, also failed jobs set aside more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
   check:
@@ -33,13 +46,19 @@ Every command takes --json for machine-readable output and --help for its own us
 
 class UsageError extends Error {}
 
+/** The states `ls` filters on. */
+const LISTED = ['pending', 'fulfilled', 'waiting', 'failed', 'delayed', 'cancelled']
+
 /** The flags each command takes; anything else is refused (exit 2), as are extra arguments. */
 const COMMANDS = {
   stats: { args: ['DIR'], options: {} },
   ls: {
     args: ['DIR'],
-    options: Object.fromEntries(['pending', 'fulfilled', 'waiting', 'failed', 'delayed'].map((f) => [f, { type: 'boolean' }])),
+    options: Object.fromEntries(LISTED.map((f) => [f, { type: 'boolean' }])),
   },
+  work: { args: ['DIR', 'MODULE'], options: { concurrency: { type: 'string' }, timeout: { type: 'string' }, 'shutdown-timeout': { type: 'string' } } },
+  cancel: { args: ['DIR', 'ID'], options: { reason: { type: 'string' } } },
+  schedules: { args: ['DIR'], options: {} },
   retry: { args: ['DIR', 'ID'], options: { 'all-failed': { type: 'boolean' } } },
   show: { args: ['DIR', 'ID'], options: {} },
   prune: { args: ['DIR'], options: { 'older-than': { type: 'string' }, failed: { type: 'boolean' } } },
@@ -64,6 +83,23 @@ function parse(argv) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.args.length])}: ${command} takes ${spec.args.join(' ')}; see fs-job-store ${command} --help`)
   }
   return { command, values, positional: positionals }
+}
+
+/** The function a `work` MODULE exports: `module.exports = fn` or `export default fn`. */
+async function loadHandler(module) {
+  const file = path.resolve(module)
+  if (!fs.existsSync(file)) throw new UsageError(`no module at ${file}`)
+  let loaded
+  try {
+    loaded = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file)
+  } catch (err) {
+    if (err.code !== 'ERR_REQUIRE_ESM' && err.code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err
+    loaded = await import(pathToFileURL(file).href)
+  }
+  for (const candidate of [loaded, loaded && loaded.default, loaded && loaded.default && loaded.default.default]) {
+    if (typeof candidate === 'function') return candidate
+  }
+  throw new UsageError(`${module} exports no function: write module.exports = async (job, { signal }) => value, or export default`)
 }
 
 const UNITS = { ms: 1, s: 1000, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }
@@ -112,12 +148,13 @@ const commands = {
       `waiting    ${stats.waiting}`,
       `failed     ${stats.failed}`,
       `delayed    ${stats.delayed}`,
+      `cancelled  ${stats.cancelled}`,
       `oldest pending job: ${age(stats.oldestPendingAgeMs)} old`,
     ].join('\n')
   },
   async ls({ positional, values, json }) {
-    const filters = ['pending', 'fulfilled', 'waiting', 'failed', 'delayed'].filter((f) => values[f])
-    if (filters.length > 1) throw new UsageError('give at most one of --pending, --fulfilled, --waiting, --failed, --delayed')
+    const filters = LISTED.filter((f) => values[f])
+    if (filters.length > 1) throw new UsageError(`give at most one of ${LISTED.map((f) => `--${f}`).join(', ')}`)
     const ids = await openStore(positional[0]).list({ state: filters[0] || 'all' })
     return json ? ids : ids.join('\n')
   },
@@ -137,6 +174,13 @@ const commands = {
     if (job.state === 'fulfilled') lines.push(`fulfilled  ${job.fulfilledAt ? job.fulfilledAt.toISOString() : 'unknown (fulfilled by fs-job-store 1.2.0)'}`)
     if (job.state === 'failed') lines.push(`failed     ${job.failedAt ? job.failedAt.toISOString() : 'unknown'}`)
     if (job.state === 'delayed') lines.push(`runs at    ${job.runAt.toISOString()}`)
+    if (job.state === 'cancelled') {
+      lines.push(`cancelled  ${job.cancelledAt ? job.cancelledAt.toISOString() : 'unknown'}${job.cancelReason ? ` (${job.cancelReason})` : ''}`)
+    }
+    if (job.progress !== null) lines.push(`progress   ${JSON.stringify(job.progress)}`)
+    if (job.priority !== 0) lines.push(`priority   ${job.priority}`)
+    if (job.key !== null) lines.push(`key        ${job.key}`)
+    if (job.schedule !== null) lines.push(`schedule   ${job.schedule.name} (slot ${job.schedule.slot.toISOString()})`)
     lines.push(`request    ${JSON.stringify(job.request)}`, `waiting    ${JSON.stringify(job.waiting)}`)
     for (const [i, { at, error }] of job.failures.entries()) {
       lines.push(`${i === 0 ? 'failures ' : '         '}  ${at.toISOString()}  ${error.code ? `${error.code}: ` : ''}${error.message}`)
@@ -169,6 +213,62 @@ const commands = {
     const ids = all ? await store.list({ state: 'failed' }) : [positional[1]]
     for (const id of ids) await store.retry(id)
     return json ? { retried: ids } : `retried ${ids.length} job(s)${ids.length ? `: ${ids.join(' ')}` : ''}`
+  },
+  async schedules({ positional, json }) {
+    const all = await openStore(positional[0]).schedules()
+    if (json) return all
+    if (all.length === 0) return 'no schedules'
+    return all
+      .map((s) => {
+        const rule = s.cron ? `cron '${s.cron}'${s.tz ? ` in ${s.tz}` : ' (UTC)'}` : `every ${s.everyMs} ms`
+        return `${s.name}  ${rule}  next ${s.next ? s.next.toISOString() : '-'}  last ${s.lastSlot.toISOString()}${s.priority ? `  priority ${s.priority}` : ''}`
+      })
+      .join('\n')
+  },
+  async cancel({ positional, values, json }) {
+    if (!positional[1]) throw new UsageError('missing ID: name the job to cancel')
+    await openStore(positional[0], { write: true }).cancel(positional[1], { reason: values.reason })
+    return json ? { cancelled: positional[1] } : `cancelled ${positional[1]}`
+  },
+  async work({ positional, values }) {
+    const [dir, module] = positional
+    if (!dir) throw new UsageError('missing DIR: name the store folder')
+    if (!module) throw new UsageError('missing MODULE: name the file that exports the function to run on each job')
+    const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency)
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new UsageError(`bad --concurrency ${JSON.stringify(values.concurrency)}: use a whole number, 1 or more`)
+    const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout)
+    if (timeoutMs === 0) throw new UsageError('bad --timeout 0: give a duration longer than 0, e.g. 30s')
+    const shutdownMs = parseDuration(values['shutdown-timeout'] ?? '30s')
+    const handler = await loadHandler(module)
+    const store = new JobStore({ dir })
+    const worker = store.process(handler, { concurrency, timeoutMs })
+    const log = (line) => console.error(`fs-job-store work: ${line}`)
+    worker.on('failed', (job, err, retryAt) => {
+      const why = err instanceof Error ? `${err.code ? `${err.code}: ` : ''}${err.message}` : String(err)
+      log(`job ${job.id} failed (attempt ${job.attempts}): ${why.split('\n')[0]}; ${retryAt ? `retried at ${retryAt.toISOString()}` : 'set aside as failed'}`)
+    })
+    worker.on('cancelled', (job) => log(`job ${job.id} was cancelled while it ran`))
+    worker.on('error', (err) => log(`${err.code ? `${err.code}: ` : ''}${err.message}`))
+    // A waiting pull alone must not be what keeps the process running.
+    const alive = setInterval(() => {}, 2 ** 30)
+    let stopping = false
+    const stop = (signal) => {
+      if (stopping) {
+        log(`${signal} again: exiting now; the jobs in progress will be pulled again`)
+        process.exit(130)
+      }
+      stopping = true
+      log(`${signal}: stopped pulling; waiting up to ${shutdownMs / 1000}s for ${worker.running} job(s) in progress (send ${signal} again to exit now)`)
+      worker.close({ timeoutMs: shutdownMs }).finally(() => {
+        clearInterval(alive)
+        store.close()
+      })
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    console.log(`fs-job-store work: pulling jobs from ${dir} for ${module} (concurrency ${concurrency})`)
+    await new Promise((resolve) => worker.once('close', resolve))
+    return ''
   },
   async remove({ positional, values, json }) {
     if (!positional[1]) throw new UsageError('missing ID: name the job to remove')

@@ -53,6 +53,13 @@ pub fn end(file: &File, index: u64) {
   let _ = file.write_all_at(&[ENDED], index);
 }
 
+/// Takes the claim numbered `index` (the last) off the record: it ended before any work was
+/// done on the job's behalf.
+pub fn uncount(file: &File, index: u64) {
+  // As for `end`: a lock file that cannot be written only means the claim stays counted.
+  let _ = file.set_len(index);
+}
+
 /// Forgets every earlier claim (a failed job given a fresh start).
 pub fn reset(file: &File) -> io::Result<()> {
   file.set_len(0)

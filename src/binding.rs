@@ -1,6 +1,7 @@
-//! The napi binding, and nothing else: each method converts its arguments, hands one core call
-//! to `schedule` (off the JavaScript thread), and converts the result or error back through
-//! [`ToJs`] and [`js_error`]. Threads, tables and turns belong to the core.
+//! The napi binding, and nothing else: each method converts its arguments into one core
+//! [`Call`] (which says where and in whose turn it runs), and converts the result or error back
+//! through [`ToJs`] and [`js_error`]. Threads, tables, turns and the claim watcher belong to the
+//! core.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,16 +12,20 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::JsDeferred;
 use napi_derive::napi;
 
-use crate::check::{Problem, ProblemKind as CoreProblemKind};
-use crate::claim_watch;
+use crate::calls::{self, Call};
+use crate::check::Problem;
+use crate::claim_watch::LossReport;
 use crate::claims::lost_claim_message;
 use crate::durable::Durability;
-use crate::error::{Result as CoreResult, StoreError};
+use crate::error::{Code, Result as CoreResult, StoreError};
 use crate::failure::FailOutcome;
-use crate::inspect::{JobInfo, Listing, Phase, Stats};
+use crate::inspect::{JobInfo, Listing, Stats};
 use crate::layout::Access;
-use crate::schedule;
-use crate::store::{CreateOptions, Delivery, Options, PulledJob, PulledNotification, Store};
+use crate::lock::Loss;
+use crate::schedule::{Rule, Schedule};
+use crate::store::{
+  CreateOptions, Created, Delivery, Options, PulledJob, PulledNotification, Store,
+};
 use crate::wake::Ended;
 
 /// Options of the native store; `index.js` validates them first.
@@ -44,6 +49,37 @@ pub struct NativeOptions {
   pub inline: Option<bool>,
 }
 
+/// What `create` may say besides the request; `index.js` validates it first.
+#[napi(object, object_to_js = false)]
+pub struct NativeCreateOptions {
+  /// Not to be pulled before this time (ms since the epoch).
+  pub run_at: Option<f64>,
+  pub max_attempts: Option<u32>,
+  pub priority: Option<i32>,
+  pub key: Option<String>,
+  /// The schedule a job is made for, and its slot (ms since the epoch).
+  pub schedule: Option<String>,
+  pub slot: Option<f64>,
+}
+
+impl From<NativeCreateOptions> for CreateOptions {
+  fn from(o: NativeCreateOptions) -> CreateOptions {
+    CreateOptions {
+      run_at_ms: o.run_at,
+      max_attempts: o.max_attempts,
+      priority: o.priority.unwrap_or(0),
+      key: o.key,
+      schedule: o.schedule.zip(o.slot),
+    }
+  }
+}
+
+#[napi(object)]
+pub struct NativeCreated {
+  pub id: String,
+  pub created: bool,
+}
+
 #[napi(object)]
 pub struct NativeJob {
   pub claim: i64,
@@ -53,6 +89,10 @@ pub struct NativeJob {
   pub request: Option<String>,
   /// This claim's number among the job's claims, from 1.
   pub attempts: f64,
+  pub priority: i32,
+  pub key: Option<String>,
+  pub schedule: Option<String>,
+  pub slot: Option<f64>,
 }
 
 #[napi(object)]
@@ -72,22 +112,15 @@ pub struct NativeStats {
   pub waiting: f64,
   pub failed: f64,
   pub delayed: f64,
+  pub cancelled: f64,
   pub oldest_pending_age_ms: Option<f64>,
-}
-
-/// Where a job is.
-#[napi(string_enum = "lowercase")]
-pub enum JobPhase {
-  Pending,
-  Delayed,
-  Fulfilled,
-  Failed,
 }
 
 #[napi(object)]
 pub struct NativeJobInfo {
   pub id: String,
-  pub state: JobPhase,
+  /// Where the job is: one of the core's `Phase` names.
+  pub state: String,
   pub version: f64,
   /// JSON text; absent when the record has no request.
   pub request: Option<String>,
@@ -100,39 +133,20 @@ pub struct NativeJobInfo {
   pub attempts: f64,
   /// JSON array text of `{ at, error }`.
   pub failures: String,
-}
-
-/// Which ids `list` gives.
-#[napi(string_enum = "lowercase")]
-pub enum ListingKind {
-  All,
-  Pending,
-  Fulfilled,
-  Waiting,
-  Failed,
-  Delayed,
-}
-
-/// The kinds of damage `check` reports.
-#[napi(string_enum = "kebab-case")]
-pub enum ProblemKind {
-  DanglingMarker,
-  LinkedJob,
-  StrayFile,
-  CorruptState,
-  UnreadableJob,
-  MissingValue,
-  StalePendingMarker,
-  MissingPendingMarker,
-  MissingWaitingMarker,
-  StaleWaitingMarker,
-  LeftoverTemporary,
-  ForeignTemporary,
+  pub cancelled_at: Option<f64>,
+  pub cancel_reason: Option<String>,
+  /// JSON text of the latest progress reported.
+  pub progress: Option<String>,
+  pub priority: i32,
+  pub key: Option<String>,
+  pub schedule: Option<String>,
+  pub slot: Option<f64>,
 }
 
 #[napi(object)]
 pub struct NativeProblem {
-  pub kind: ProblemKind,
+  /// The problem's stable name (see the core's `ProblemKind`).
+  pub kind: String,
   pub id: Option<String>,
   pub path: String,
   pub message: String,
@@ -147,9 +161,9 @@ pub struct NativeDelivery {
   pub waiting: String,
 }
 
-/// Called on the JS thread when a claim is lost: `(claim, message)`.
+/// Called on the JS thread when a claim is lost or its job cancelled: `(claim, code, message)`.
 type LostCallback =
-  ThreadsafeFunction<(i64, String), (), FnArgs<(i64, String)>, Status, false, true>;
+  ThreadsafeFunction<(i64, String, String), (), FnArgs<(i64, String, String)>, Status, false, true>;
 
 #[napi]
 pub struct NativeStore {
@@ -163,8 +177,24 @@ impl NativeStore {
   pub fn new(
     env: &Env,
     options: NativeOptions,
-    on_lost: Function<FnArgs<(i64, String)>, ()>,
+    on_lost: Function<FnArgs<(i64, String, String)>, ()>,
   ) -> Result<Self> {
+    // Weak: a store waiting to report a loss must never keep the process alive.
+    let on_lost: LostCallback = on_lost
+      .build_threadsafe_function::<(i64, String, String)>()
+      .weak::<true>()
+      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+    let report = LossReport(Arc::new(move |lost: crate::claims::LostClaim| {
+      let message = lost_claim_message(&lost.id, &lost.loss);
+      let code = match lost.loss {
+        Loss::Cancelled => Code::Cancelled,
+        _ => Code::Compromised,
+      };
+      on_lost.call(
+        (lost.claim as i64, code.name().into_owned(), message),
+        ThreadsafeFunctionCallMode::NonBlocking,
+      );
+    }));
     let opened = Store::open(
       &PathBuf::from(&options.dir),
       Options {
@@ -186,51 +216,17 @@ impl NativeStore {
         max_attempts: options.max_attempts.max(1),
         backoff: wait_duration(options.backoff_ms),
         inline: options.inline,
+        lock_check_interval: Duration::from_millis(options.lock_check_interval.max(1).into()),
+        on_lost_claim: Some(report),
       },
     );
-    let core = match opened {
-      Ok(core) => Arc::new(core),
+    match opened {
+      Ok(core) => Ok(NativeStore { core }),
       Err(e) => {
         env.throw(js_error(env, e))?;
-        return Err(Error::from_status(Status::PendingException));
+        Err(Error::from_status(Status::PendingException))
       }
-    };
-    // Weak: a store waiting to report a loss must never keep the process alive.
-    let on_lost: LostCallback = on_lost
-      .build_threadsafe_function::<(i64, String)>()
-      .weak::<true>()
-      .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
-    let report = Box::new(move |lost: crate::claims::LostClaim| {
-      let message = lost_claim_message(&lost.id, &lost.loss);
-      on_lost.call(
-        (lost.claim as i64, message),
-        ThreadsafeFunctionCallMode::NonBlocking,
-      );
-    });
-    let interval = Duration::from_millis(options.lock_check_interval.max(1).into());
-    if let Err(e) = claim_watch::watch(Arc::downgrade(&core), interval, report) {
-      return Err(Error::new(
-        Status::GenericFailure,
-        format!("cannot start the thread that watches claims ({e}); the process is out of threads"),
-      ));
     }
-    Ok(NativeStore { core })
-  }
-
-  /// `runAt` (ms since the epoch) delays the job; `maxAttempts` overrides the store's.
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn create<'e>(
-    &self,
-    env: &'e Env,
-    request: String,
-    run_at: Option<f64>,
-    max_attempts: Option<u32>,
-  ) -> Result<Object<'e>> {
-    let options = CreateOptions {
-      run_at_ms: run_at,
-      max_attempts,
-    };
-    self.dispatch(env, None, move |core| core.create_with(&request, &options))
   }
 
   /// Whether quick calls (`createNow`, `pullJobNow`, …) run on this thread.
@@ -239,36 +235,37 @@ impl NativeStore {
     self.core.runs_inline()
   }
 
-  /// Like `create`, run on this thread when the store runs inline: gives the id, or a Promise.
-  #[napi(ts_return_type = "string | Promise<string>")]
+  /// Creates a job: gives `{ id, created }` when run on this thread, or a Promise of it.
+  #[napi(ts_return_type = "NativeCreated | Promise<NativeCreated>")]
   pub fn create_now<'e>(
     &self,
     env: &'e Env,
     request: String,
-    run_at: Option<f64>,
-    max_attempts: Option<u32>,
+    options: NativeCreateOptions,
   ) -> Result<Unknown<'e>> {
-    let options = CreateOptions {
-      run_at_ms: run_at,
-      max_attempts,
-    };
-    self.now_or_later(env, None, move |core| core.create_with(&request, &options))
+    self.now_or_later(env, calls::create(request, options.into()))
   }
 
-  /// Like `pullJob`, on this thread when the store runs inline and no listing is due.
+  /// Creates one job per request (JSON texts), acknowledged together; resolves their ids. On an
+  /// error part-way, `err.created` holds the ids made (the first requests).
+  #[napi(ts_return_type = "Promise<string[]>")]
+  pub fn create_many<'e>(
+    &self,
+    env: &'e Env,
+    requests: Vec<String>,
+    options: NativeCreateOptions,
+  ) -> Result<Object<'e>> {
+    self.dispatch(env, calls::create_many(requests, options.into()))
+  }
+
+  /// Pulls a job, on this thread when the store runs inline and no listing is due.
   #[napi(ts_return_type = "NativeJob | null | Promise<NativeJob | null>")]
   pub fn pull_job_now<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-    if self.core.runs_inline() {
-      if let Some(outcome) = self.core.pull_job_listed() {
-        return here(env, outcome);
-      }
-    }
-    self
-      .dispatch(env, None, |core| core.pull_job())
-      .map(|p| p.to_unknown())
+    self.now_or_later(env, calls::pull_job())
   }
 
-  /// Like `fulfillClaimed`, on this thread when the store runs inline and the job's turn is free.
+  /// Fulfils job `id` while `claim` still holds it; gives the waiting targets (JSON array
+  /// text) or null, on this thread when the store runs inline and the job's turn is free.
   #[napi(ts_return_type = "string | null | Promise<string | null>")]
   pub fn fulfill_claimed_now<'e>(
     &self,
@@ -277,19 +274,16 @@ impl NativeStore {
     id: String,
     value: Buffer,
   ) -> Result<Unknown<'e>> {
-    let value = value.to_vec();
-    let turn = self.turn(&id);
-    self.now_or_later(env, turn, move |core| {
-      core.fulfill_claimed(claim as u64, &id, &value)
-    })
+    self.now_or_later(
+      env,
+      calls::fulfill_claimed(claim as u64, id, value.to_vec()),
+    )
   }
 
-  /// Like `fulfill`, on this thread when the store runs inline and the job's turn is free.
+  /// Fulfils job `id` (unfenced, as 1.2.0's `fulfill`); like `fulfillClaimedNow` otherwise.
   #[napi(ts_return_type = "string | null | Promise<string | null>")]
   pub fn fulfill_now<'e>(&self, env: &'e Env, id: String, value: Buffer) -> Result<Unknown<'e>> {
-    let value = value.to_vec();
-    let turn = self.turn(&id);
-    self.now_or_later(env, turn, move |core| core.fulfill(&id, &value))
+    self.now_or_later(env, calls::fulfill(id, value.to_vec()))
   }
 
   /// Records a failure (`error`: JSON object text) of the job `claim` holds and ends the claim;
@@ -304,20 +298,36 @@ impl NativeStore {
     retry_in_ms: Option<f64>,
   ) -> Result<Object<'e>> {
     let retry_in = retry_in_ms.map(wait_duration);
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.fail_claimed(claim as u64, &id, &error, retry_in)
-    })
+    self.dispatch(env, calls::fail_claimed(claim as u64, id, error, retry_in))
+  }
+
+  /// Cancels job `id`; `reason` is recorded with it.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn cancel<'e>(&self, env: &'e Env, id: String, reason: Option<String>) -> Result<Object<'e>> {
+    self.dispatch(env, calls::cancel(id, reason))
+  }
+
+  /// Records progress (JSON text) for the job `claim` holds.
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn progress_now<'e>(
+    &self,
+    env: &'e Env,
+    claim: i64,
+    id: String,
+    progress: String,
+  ) -> Result<Unknown<'e>> {
+    self.now_or_later(env, calls::progress(claim as u64, id, progress))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
   pub fn retry<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| core.retry(&id))
+    self.dispatch(env, calls::retry(id))
   }
 
   /// The value once fulfilled; rejects `EFAILED` once failed; null while still to be done.
   #[napi(ts_return_type = "Promise<Buffer | null>")]
   pub fn result<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.result(&id))
+    self.dispatch(env, calls::result(id))
   }
 
   /// Like `result`, waiting up to `waitMs` for the job to end; null when it did not.
@@ -329,45 +339,21 @@ impl NativeStore {
     wait_ms: f64,
     token: i64,
   ) -> Result<Object<'e>> {
-    let wait = wait_duration(wait_ms);
-    self.dispatch(env, None, move |core| {
-      core.result_wait(&id, wait, token as u64)
-    })
+    self.dispatch(
+      env,
+      calls::result_wait(id, wait_duration(wait_ms), token as u64),
+    )
   }
 
   /// Resolves the value and waiting targets when the job is already fulfilled.
   #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
   pub fn queue<'e>(&self, env: &'e Env, id: String, target: String) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| core.queue(&id, &target))
+    self.dispatch(env, calls::queue(id, target))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
   pub fn unqueue_all<'e>(&self, env: &'e Env, id: String, targets: String) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.unqueue_all(&id, &targets)
-    })
-  }
-
-  /// Resolves the targets waiting for the value (JSON array text), if any.
-  #[napi(ts_return_type = "Promise<string | null>")]
-  pub fn fulfill<'e>(&self, env: &'e Env, id: String, value: Buffer) -> Result<Object<'e>> {
-    let value = value.to_vec();
-    self.dispatch(env, self.turn(&id), move |core| core.fulfill(&id, &value))
-  }
-
-  /// Like `fulfill`, only while `claim` still holds job `id`.
-  #[napi(ts_return_type = "Promise<string | null>")]
-  pub fn fulfill_claimed<'e>(
-    &self,
-    env: &'e Env,
-    claim: i64,
-    id: String,
-    value: Buffer,
-  ) -> Result<Object<'e>> {
-    let value = value.to_vec();
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.fulfill_claimed(claim as u64, &id, &value)
-    })
+    self.dispatch(env, calls::unqueue_all(id, targets))
   }
 
   #[napi(ts_return_type = "Promise<void>")]
@@ -378,25 +364,18 @@ impl NativeStore {
     old_version: f64,
     request: String,
   ) -> Result<Object<'e>> {
-    let old_version = whole_number(old_version);
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.update(&id, old_version, &request)
-    })
+    self.dispatch(env, calls::update(id, whole_number(old_version), request))
   }
 
   #[napi(ts_return_type = "Promise<NativeDelivery | null>")]
   pub fn delivery<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.delivery(&id))
+    self.dispatch(env, calls::delivery(id))
   }
 
-  #[napi(ts_return_type = "Promise<NativeJob | null>")]
-  pub fn pull_job<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, None, |core| core.pull_job())
-  }
-
+  /// Pulls a notification, passing over the jobs named in `skip`.
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
-  pub fn pull_notification<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, None, |core| core.pull_notification())
+  pub fn pull_notification<'e>(&self, env: &'e Env, skip: Vec<String>) -> Result<Object<'e>> {
+    self.dispatch(env, calls::pull_notification(skip))
   }
 
   /// Unqueues the delivered targets (JSON array text) and releases the notification claim.
@@ -408,18 +387,16 @@ impl NativeStore {
     id: String,
     delivered: String,
   ) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| {
-      core.done(claim as u64, &id, &delivered)
-    })
+    self.dispatch(env, calls::done(claim as u64, id, delivered))
   }
 
   /// Like `pullJob`, waiting up to `waitMs` for a job; `token` names the wait for `cancelWait`.
   #[napi(ts_return_type = "Promise<NativeJob | null>")]
   pub fn pull_job_wait<'e>(&self, env: &'e Env, wait_ms: f64, token: i64) -> Result<Object<'e>> {
-    let wait = wait_duration(wait_ms);
-    self.dispatch(env, None, move |core| {
-      core.pull_job_wait(wait, token as u64)
-    })
+    self.dispatch(
+      env,
+      calls::pull_job_wait(wait_duration(wait_ms), token as u64),
+    )
   }
 
   #[napi(ts_return_type = "Promise<NativeNotification | null>")]
@@ -428,11 +405,20 @@ impl NativeStore {
     env: &'e Env,
     wait_ms: f64,
     token: i64,
+    skip: Vec<String>,
   ) -> Result<Object<'e>> {
     let wait = wait_duration(wait_ms);
-    self.dispatch(env, None, move |core| {
-      core.pull_notification_wait(wait, token as u64)
-    })
+    self.dispatch(env, calls::pull_notification_wait(wait, token as u64, skip))
+  }
+
+  /// Watches the store's folders for changes from now on (waiting pulls start it too), so that
+  /// jobs of a higher priority and cancellations made by other processes are seen at once.
+  #[napi]
+  pub fn watch(&self) -> Result<()> {
+    self
+      .core
+      .watch_folders()
+      .map_err(|e| Error::new(Status::GenericFailure, e.message))
   }
 
   #[napi]
@@ -442,40 +428,92 @@ impl NativeStore {
 
   #[napi(ts_return_type = "Promise<NativeStats>")]
   pub fn stats<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-    self.dispatch(env, None, |core| core.stats())
+    self.dispatch(env, calls::stats())
   }
 
   #[napi(ts_return_type = "Promise<NativeJobInfo>")]
   pub fn get<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.get(&id))
+    self.dispatch(env, calls::get(id))
   }
 
   #[napi(ts_return_type = "Promise<Buffer | null>")]
   pub fn value<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.value(&id))
+    self.dispatch(env, calls::value(id))
   }
 
-  /// Ids, oldest first.
+  /// Ids, oldest first; `which` is one of `listingNames()`.
   #[napi(ts_return_type = "Promise<string[]>")]
-  pub fn list<'e>(&self, env: &'e Env, which: ListingKind) -> Result<Object<'e>> {
-    let which = Listing::from(which);
-    self.dispatch(env, None, move |core| core.list(which))
+  pub fn list<'e>(&self, env: &'e Env, which: String) -> Result<Object<'e>> {
+    match Listing::from_name(&which) {
+      Some(which) => self.dispatch(env, calls::list(which)),
+      None => {
+        let names = listing_names().join(", ");
+        let e = StoreError::new(
+          Code::InvalidArgValue,
+          format!("no listing is named '{which}'; use one of {names}"),
+        );
+        env.throw(js_error(env, e))?;
+        Err(Error::from_status(Status::PendingException))
+      }
+    }
   }
 
   #[napi(ts_return_type = "Promise<void>")]
   pub fn remove<'e>(&self, env: &'e Env, id: String, force: bool) -> Result<Object<'e>> {
-    self.dispatch(env, self.turn(&id), move |core| core.remove(&id, force))
+    self.dispatch(env, calls::remove(id, force))
   }
 
   /// Resolves how many jobs were removed; `failed` includes failed jobs.
   #[napi(ts_return_type = "Promise<number>")]
   pub fn prune<'e>(&self, env: &'e Env, older_than_ms: f64, failed: bool) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.prune(older_than_ms, failed))
+    self.dispatch(env, calls::prune(older_than_ms, failed))
   }
 
   #[napi(ts_return_type = "Promise<NativeProblem[]>")]
   pub fn check<'e>(&self, env: &'e Env, repair: bool) -> Result<Object<'e>> {
-    self.dispatch(env, None, move |core| core.check(repair))
+    self.dispatch(env, calls::check(repair))
+  }
+
+  /// Gives a job's claim back uncounted (see the core's `give_back`).
+  #[napi]
+  pub fn give_back(&self, claim: i64) {
+    self.core.give_back(claim as u64);
+  }
+
+  /// Saves a schedule: `cron` (with `tz`) or `everyMs`; `options` as for `create`.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn schedule<'e>(
+    &self,
+    env: &'e Env,
+    name: String,
+    rule: NativeRule,
+    request: String,
+    options: NativeCreateOptions,
+  ) -> Result<Object<'e>> {
+    let rule = match (rule.cron, rule.every_ms) {
+      (Some(expr), _) => Rule::Cron { expr, tz: rule.tz },
+      (None, Some(ms)) => Rule::Every {
+        ms: ms.max(0.0) as u64,
+      },
+      (None, None) => Rule::Every { ms: 0 },
+    };
+    self.dispatch(env, calls::schedule(name, rule, request, options.into()))
+  }
+
+  #[napi(ts_return_type = "Promise<boolean>")]
+  pub fn unschedule<'e>(&self, env: &'e Env, name: String) -> Result<Object<'e>> {
+    self.dispatch(env, calls::unschedule(name))
+  }
+
+  #[napi(ts_return_type = "Promise<NativeSchedule[]>")]
+  pub fn schedules<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, calls::schedules())
+  }
+
+  /// Makes the due schedules' jobs; resolves when the next slot falls (ms since the epoch).
+  #[napi(ts_return_type = "Promise<number | null>")]
+  pub fn fire_schedules<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, calls::fire_schedules())
   }
 
   /// Releases a claim at once; dropping a lock is a single non-blocking system call.
@@ -489,61 +527,84 @@ impl NativeStore {
   #[napi]
   pub fn close(&self) {
     self.core.close();
-    claim_watch::forget_closed();
   }
 }
 
+/// When a schedule fires: `cron` (and `tz`), or `everyMs`.
+#[napi(object, object_to_js = false)]
+pub struct NativeRule {
+  pub cron: Option<String>,
+  pub tz: Option<String>,
+  pub every_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeSchedule {
+  pub name: String,
+  pub cron: Option<String>,
+  pub tz: Option<String>,
+  pub every_ms: Option<f64>,
+  /// JSON text.
+  pub request: String,
+  pub priority: i32,
+  pub max_attempts: Option<u32>,
+  pub last_slot: f64,
+  pub next: Option<f64>,
+}
+
+impl ToJs for Vec<Schedule> {
+  type Js = Vec<NativeSchedule>;
+  fn to_js(self) -> Self::Js {
+    self
+      .into_iter()
+      .map(|s| {
+        let (cron, tz, every_ms) = match s.rule {
+          Rule::Cron { expr, tz } => (Some(expr), tz, None),
+          Rule::Every { ms } => (None, None, Some(ms as f64)),
+        };
+        NativeSchedule {
+          name: s.name,
+          cron,
+          tz,
+          every_ms,
+          request: s.request,
+          priority: s.priority,
+          max_attempts: s.max_attempts,
+          last_slot: s.last_slot_ms,
+          next: s.next_ms,
+        }
+      })
+      .collect()
+  }
+}
+
+/// The names `list` takes, from the core's `Listing`.
+#[napi]
+pub fn listing_names() -> Vec<String> {
+  Listing::ALL.iter().map(|l| l.as_str().to_owned()).collect()
+}
+
 impl NativeStore {
-  /// Runs `work` on the core through `schedule`, settling the returned promise with its
-  /// converted result, or with a JS error carrying the store error's `code`.
-  fn dispatch<'e, T: ToJs>(
-    &self,
-    env: &'e Env,
-    turn: Option<String>,
-    work: impl FnOnce(&Store) -> CoreResult<T> + Send + 'static,
-  ) -> Result<Object<'e>> {
+  /// Runs `call` on the core's pool, settling the returned promise with its converted result,
+  /// or with a JS error carrying the store error's `code`.
+  fn dispatch<'e, T: ToJs>(&self, env: &'e Env, call: Call<T>) -> Result<Object<'e>> {
     let (deferred, promise): (JsDeferred<T::Js, Settle<T::Js>>, _) = env.create_deferred()?;
-    let core = self.core.clone();
-    schedule::run(
-      turn,
-      move || work(&core),
-      move |outcome| {
-        deferred.resolve(Box::new(move |env| match outcome {
-          Ok(value) => Ok(value.to_js()),
-          Err(e) => Err(Error::from(js_error(&env, e).to_unknown())),
-        }))
-      },
-    );
+    call.spawn(self.core.clone(), move |outcome| {
+      deferred.resolve(Box::new(move |env| match outcome {
+        Ok(value) => Ok(value.to_js()),
+        Err(e) => Err(Error::from(js_error(&env, e).to_unknown())),
+      }))
+    });
     Ok(promise)
   }
 
-  /// Runs `work` on this thread when the store runs inline and its turn is free, giving its
-  /// value (or throwing its error); otherwise hands it to the pool and gives a Promise.
-  fn now_or_later<'e, T: ToJs, W>(
-    &self,
-    env: &'e Env,
-    turn: Option<String>,
-    work: W,
-  ) -> Result<Unknown<'e>>
-  where
-    W: FnOnce(&Store) -> CoreResult<T> + Send + 'static,
-  {
-    if !self.core.runs_inline() {
-      return self.dispatch(env, turn, work).map(|p| p.to_unknown());
-    }
-    let core = self.core.clone();
-    match schedule::try_now(turn.as_deref(), move || work(&core)) {
+  /// Runs `call` on this thread when the core allows it, giving its value (or throwing its
+  /// error); otherwise dispatches it and gives a Promise.
+  fn now_or_later<'e, T: ToJs>(&self, env: &'e Env, call: Call<T>) -> Result<Unknown<'e>> {
+    match call.run_now(&self.core) {
       Ok(outcome) => here(env, outcome),
-      // The job's turn is taken: the call waits in line on the pool.
-      Err(work) => self
-        .dispatch(env, turn, move |_| work())
-        .map(|p| p.to_unknown()),
+      Err(call) => self.dispatch(env, call).map(|p| p.to_unknown()),
     }
-  }
-
-  /// The turn of updates of job `id` in this store's folder (see `schedule`).
-  fn turn(&self, id: &str) -> Option<String> {
-    Some(format!("{}\0{id}", self.core.layout().root().display()))
   }
 }
 
@@ -589,6 +650,9 @@ fn js_error<'e>(env: &'e Env, e: StoreError) -> Object<'e> {
     if let Some(syscall) = e.syscall {
       object.set_named_property("syscall", syscall)?;
     }
+    if let Some(created) = &e.created {
+      object.set_named_property("created", created.clone())?;
+    }
     Ok(object)
   };
   build().unwrap_or_else(|_| {
@@ -616,7 +680,7 @@ macro_rules! as_is {
     }
   )*};
 }
-as_is!((), bool, String, Vec<String>);
+as_is!((), bool, f64, String, Vec<String>);
 
 impl ToJs for u64 {
   type Js = f64;
@@ -663,6 +727,20 @@ impl ToJs for PulledJob {
       version: self.version as f64,
       request: self.request,
       attempts: self.attempts as f64,
+      priority: self.priority,
+      key: self.key,
+      schedule: self.schedule.as_ref().map(|(name, _)| name.clone()),
+      slot: self.schedule.map(|(_, slot)| slot),
+    }
+  }
+}
+
+impl ToJs for Created {
+  type Js = NativeCreated;
+  fn to_js(self) -> NativeCreated {
+    NativeCreated {
+      id: self.id,
+      created: self.created,
     }
   }
 }
@@ -709,6 +787,7 @@ impl ToJs for Stats {
       waiting: self.waiting as f64,
       failed: self.failed as f64,
       delayed: self.delayed as f64,
+      cancelled: self.cancelled as f64,
       oldest_pending_age_ms: self.oldest_pending_age_ms,
     }
   }
@@ -719,12 +798,7 @@ impl ToJs for JobInfo {
   fn to_js(self) -> NativeJobInfo {
     NativeJobInfo {
       id: self.id,
-      state: match self.phase {
-        Phase::Pending => JobPhase::Pending,
-        Phase::Delayed => JobPhase::Delayed,
-        Phase::Fulfilled => JobPhase::Fulfilled,
-        Phase::Failed => JobPhase::Failed,
-      },
+      state: self.phase.as_str().to_owned(),
       version: self.version as f64,
       request: self.request,
       waiting: self.waiting,
@@ -734,6 +808,13 @@ impl ToJs for JobInfo {
       run_at: self.run_at_ms,
       attempts: self.attempts as f64,
       failures: self.failures,
+      cancelled_at: self.cancelled_at_ms,
+      cancel_reason: self.cancel_reason,
+      progress: self.progress,
+      priority: self.priority,
+      key: self.key,
+      schedule: self.schedule.as_ref().map(|(name, _)| name.clone()),
+      slot: self.schedule.map(|(_, slot)| slot),
     }
   }
 }
@@ -742,44 +823,12 @@ impl ToJs for Problem {
   type Js = NativeProblem;
   fn to_js(self) -> NativeProblem {
     NativeProblem {
-      kind: self.kind.into(),
+      kind: self.kind.as_str().to_owned(),
       id: self.id,
       path: self.path.to_string_lossy().into_owned(),
       message: self.message,
       repaired: self.repaired,
       age_ms: self.age_ms,
-    }
-  }
-}
-
-impl From<ListingKind> for Listing {
-  fn from(kind: ListingKind) -> Listing {
-    match kind {
-      ListingKind::All => Listing::All,
-      ListingKind::Pending => Listing::Pending,
-      ListingKind::Fulfilled => Listing::Fulfilled,
-      ListingKind::Waiting => Listing::Waiting,
-      ListingKind::Failed => Listing::Failed,
-      ListingKind::Delayed => Listing::Delayed,
-    }
-  }
-}
-
-impl From<CoreProblemKind> for ProblemKind {
-  fn from(kind: CoreProblemKind) -> ProblemKind {
-    match kind {
-      CoreProblemKind::DanglingMarker => ProblemKind::DanglingMarker,
-      CoreProblemKind::LinkedJob => ProblemKind::LinkedJob,
-      CoreProblemKind::StrayFile => ProblemKind::StrayFile,
-      CoreProblemKind::CorruptState => ProblemKind::CorruptState,
-      CoreProblemKind::UnreadableJob => ProblemKind::UnreadableJob,
-      CoreProblemKind::MissingValue => ProblemKind::MissingValue,
-      CoreProblemKind::StalePendingMarker => ProblemKind::StalePendingMarker,
-      CoreProblemKind::MissingPendingMarker => ProblemKind::MissingPendingMarker,
-      CoreProblemKind::MissingWaitingMarker => ProblemKind::MissingWaitingMarker,
-      CoreProblemKind::StaleWaitingMarker => ProblemKind::StaleWaitingMarker,
-      CoreProblemKind::LeftoverTemporary => ProblemKind::LeftoverTemporary,
-      CoreProblemKind::ForeignTemporary => ProblemKind::ForeignTemporary,
     }
   }
 }

@@ -1,64 +1,66 @@
 //! `check`: finds what is wrong in a store folder, and with `repair` fixes what is safe to fix
 //! (markers and the store's own leftovers), never touching a job's request or value. Without
-//! `repair` it only reads: no lock is taken, nothing is created.
-//!
-//! The sweep on open lives here too: it deletes only regular files in `tmp/` that carry the
-//! names the store gives its temporary files, once they are older than [`GRACE`].
+//! `repair` it only reads: no lock is taken, nothing is created. It knows every disagreement
+//! between a record and its markers that a cut in the middle of a transition can leave.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use crate::delayed;
+use crate::clock::now_ms;
+use crate::delayed_index;
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::{Folder, Kind};
-use crate::inspect::now_ms;
-use crate::layout::{self, Layout, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
+use crate::keys;
+use crate::layout::{self, Layout, CANCELLED, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
+use crate::leftovers::GRACE;
+use crate::marker::Marker;
+use crate::named::named_enum;
+use crate::pull::retry_cut_short;
 use crate::state::JobStatus;
 use crate::store::Store;
+use crate::transition::{Record, Transition};
 
-/// Temporary files and markers younger than this may belong to an operation in progress.
-pub const GRACE: Duration = Duration::from_secs(15 * 60);
-
-/// The kinds of damage `check` reports; each has a stable name (see [`ProblemKind::as_str`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProblemKind {
-  /// A marker in `pending/` or `waiting/` whose job does not exist.
-  DanglingMarker,
-  /// `jobs/<id>` is a symbolic link: never followed, so the job cannot be worked.
-  LinkedJob,
-  /// Something in `jobs/` that is neither a job folder nor a link.
-  StrayFile,
-  /// A `state.json` that cannot be parsed, or is missing, or is not a file.
-  CorruptState,
-  /// A record the OS will not let this process read.
-  UnreadableJob,
-  MissingValue,
-  StalePendingMarker,
-  MissingPendingMarker,
-  MissingWaitingMarker,
-  StaleWaitingMarker,
-  /// A temporary file or folder of the store's, left by an interrupted write.
-  LeftoverTemporary,
-  /// Something in `tmp/` the store did not make; never deleted.
-  ForeignTemporary,
-}
-
-impl ProblemKind {
-  pub fn as_str(self) -> &'static str {
-    match self {
-      ProblemKind::DanglingMarker => "dangling-marker",
-      ProblemKind::LinkedJob => "linked-job",
-      ProblemKind::StrayFile => "stray-file",
-      ProblemKind::CorruptState => "corrupt-state",
-      ProblemKind::UnreadableJob => "unreadable-job",
-      ProblemKind::MissingValue => "missing-value",
-      ProblemKind::StalePendingMarker => "stale-pending-marker",
-      ProblemKind::MissingPendingMarker => "missing-pending-marker",
-      ProblemKind::MissingWaitingMarker => "missing-waiting-marker",
-      ProblemKind::StaleWaitingMarker => "stale-waiting-marker",
-      ProblemKind::LeftoverTemporary => "leftover-temporary",
-      ProblemKind::ForeignTemporary => "foreign-temporary",
-    }
+named_enum! {
+  /// The kinds of damage `check` reports, by their stable names.
+  pub enum ProblemKind {
+    /// A marker whose job does not exist.
+    DanglingMarker = "dangling-marker",
+    /// `jobs/<id>` is a symbolic link: never followed, so the job cannot be worked.
+    LinkedJob = "linked-job",
+    /// Something in `jobs/` that is neither a job folder nor a link.
+    StrayFile = "stray-file",
+    /// A `state.json` that cannot be parsed, or is missing, or is not a file.
+    CorruptState = "corrupt-state",
+    /// A record the OS will not let this process read.
+    UnreadableJob = "unreadable-job",
+    /// A fulfilled record without its value file.
+    MissingValue = "missing-value",
+    /// A job still in `pending/` that is fulfilled, failed or cancelled, or whose retry is
+    /// recorded for later (with its `delayed/` marker).
+    StalePendingMarker = "stale-pending-marker",
+    /// A pending record with neither a `pending/` nor a `delayed/` marker: no worker finds it.
+    MissingPendingMarker = "missing-pending-marker",
+    /// A record with waiting targets but no `waiting/` marker: no notifier finds them.
+    MissingWaitingMarker = "missing-waiting-marker",
+    /// A `waiting/` marker on a job with no targets waiting.
+    StaleWaitingMarker = "stale-waiting-marker",
+    /// A failed record without its `failed/` marker.
+    MissingFailedMarker = "missing-failed-marker",
+    /// A `failed/` marker on a job that is not failed.
+    StaleFailedMarker = "stale-failed-marker",
+    /// A `delayed/` marker on a job that is fulfilled, failed, cancelled, or already in `pending/`.
+    StaleDelayedMarker = "stale-delayed-marker",
+    /// A cancelled record without its `cancelled/` marker.
+    MissingCancelledMarker = "missing-cancelled-marker",
+    /// A `cancelled/` marker on a job that is not cancelled.
+    StaleCancelledMarker = "stale-cancelled-marker",
+    /// A unique key held by no job (a crash between taking the key and making its job): the
+    /// next create with that key takes it over; repair frees it now.
+    StaleKey = "stale-key",
+    /// A temporary file or folder of the store's, left by an interrupted write.
+    LeftoverTemporary = "leftover-temporary",
+    /// Something in `tmp/` the store did not make; never deleted.
+    ForeignTemporary = "foreign-temporary",
   }
 }
 
@@ -91,13 +93,15 @@ impl Store {
     let grace_ms = GRACE.as_millis() as f64;
 
     let mut markers: Vec<(&str, String, String)> = Vec::new();
-    for dir in [PENDING, WAITING, FAILED] {
+    for dir in [PENDING, WAITING, FAILED, CANCELLED] {
       for id in Layout::list_ids(&f, dir)? {
         markers.push((dir, format!("{dir}/{id}"), id));
       }
     }
-    for (due, id) in delayed::list(&f)? {
-      markers.push((DELAYED, Layout::delayed_link(due, &id), id));
+    let mut delayed: HashMap<String, Vec<u64>> = HashMap::new();
+    for (due, id) in delayed_index::list(&f)? {
+      markers.push((DELAYED, Layout::delayed_link(due, &id), id.clone()));
+      delayed.entry(id).or_default().push(due);
     }
     for (marker, link, id) in markers {
       {
@@ -133,7 +137,8 @@ impl Store {
       let job_dir = Layout::job_dir(id);
       let (kind, message) = match entry.kind {
         Kind::Folder => {
-          if let Err(e) = self.check_job(&f, id, repair, &mut problems) {
+          let due = delayed.get(id).map_or(&[][..], Vec::as_slice);
+          if let Err(e) = self.check_job(&f, id, due, repair, &mut problems) {
             let kind = if e.code == Code::Corrupt {
               ProblemKind::CorruptState
             } else {
@@ -165,6 +170,23 @@ impl Store {
         path: f.full(&job_dir),
         message,
         repaired: false,
+        age_ms: None,
+      });
+    }
+
+    for (name, id) in self.stale_keys(&f)? {
+      let rel = keys::link(&name);
+      // Under the key's lock: a create of that key in flight has its job by the time it lets go.
+      let repaired = repair
+        && self
+          .lock_key(&f, &name)
+          .is_ok_and(|_lock| matches!(self.key_holder(&f, &name), Ok(keys::Holder::Free)));
+      problems.push(Problem {
+        kind: ProblemKind::StaleKey,
+        id: Some(id.clone()),
+        path: f.full(&rel),
+        message: format!("the unique key {name} points to job {id}, which does not exist; the next create with that key takes it over"),
+        repaired,
         age_ms: None,
       });
     }
@@ -207,12 +229,16 @@ impl Store {
     Ok(problems)
   }
 
-  /// Checks one job's record against its markers. Repairing, under its state lock so no update
-  /// races us; only looking, without any lock (a look must not create lock files).
+  /// Checks one job's record against its markers: the record's state must have its marker, and
+  /// no marker may say what the record does not (a cut in the middle of a transition can leave
+  /// one extra). Repairing, under its state lock so no transition races us; only looking,
+  /// without any lock (a look must not create lock files). `delayed` holds the due times of
+  /// this job's `delayed/` markers.
   fn check_job(
     &self,
     f: &Folder,
     id: &str,
+    delayed: &[u64],
     repair: bool,
     problems: &mut Vec<Problem>,
   ) -> Result<()> {
@@ -222,8 +248,6 @@ impl Store {
       None
     };
     let state = self.read_state(f, id)?;
-    let pending = Layout::pending_link(id);
-    let waiting = Layout::waiting_link(id);
     let mut found = |kind, rel: &str, message: String, fix: &dyn Fn() -> Result<()>| {
       let repaired = repair && fix().is_ok();
       problems.push(Problem {
@@ -235,8 +259,22 @@ impl Store {
         age_ms: None,
       });
     };
+    let has = |marker: Marker| f.exists(&marker.link(id));
+    let tidy = |marker: Marker| self.transition(f, id, Transition::tidy(&[marker]));
+    let restore = |marker: Marker| {
+      self.transition(
+        f,
+        id,
+        Transition {
+          add: &[marker],
+          record: Record::Unchanged,
+          remove: &[],
+        },
+      )
+    };
+    let status = state.status;
     let value = Layout::value_file(id);
-    if state.status == JobStatus::Fulfilled && !f.exists(&value) {
+    if status == JobStatus::Fulfilled && !f.exists(&value) {
       found(
         ProblemKind::MissingValue,
         &value,
@@ -244,68 +282,117 @@ impl Store {
         &|| Err(StoreError::new(Code::Corrupt, "not repairable")),
       );
     }
-    if state.status == JobStatus::Fulfilled && f.exists(&pending) {
+    let in_pending = has(Marker::Pending);
+    let retry_later = status == JobStatus::Pending && retry_cut_short(f, id, state.run_at_ms);
+    if (status != JobStatus::Pending || retry_later) && in_pending {
+      let what = if retry_later {
+        "to be retried later".to_owned()
+      } else {
+        status.name().to_owned()
+      };
       found(
         ProblemKind::StalePendingMarker,
-        &pending,
-        format!("job {id} is fulfilled but still marked pending"),
-        &|| self.remove_link(f, &pending),
+        &Marker::Pending.link(id),
+        format!("job {id} is {what} but still marked pending"),
+        &|| tidy(Marker::Pending),
       );
     }
+    let in_pending = in_pending && !retry_later;
     let job_age_ms = f
       .lstat(&Layout::job_dir(id))
       .map_or(0.0, |m| now_ms() - m.modified_ms);
-    if state.status == JobStatus::Pending
-      && !f.exists(&pending)
+    if status == JobStatus::Pending
+      && !in_pending
+      && delayed.is_empty()
       && job_age_ms > GRACE.as_millis() as f64
     {
+      // Due later: back to delayed/ at its time; otherwise pending now.
+      let marker = match state.run_at_ms {
+        Some(at) if at > now_ms() => Marker::Delayed { due_ms: at as u64 },
+        _ => Marker::Pending,
+      };
       found(
         ProblemKind::MissingPendingMarker,
-        &pending,
-        format!("job {id} is pending but no worker can find it (no pending/ marker)"),
-        &|| self.make_link(f, &pending, id),
+        &marker.link(id),
+        format!("job {id} is pending but no worker can find it (no pending/ or delayed/ marker)"),
+        &|| restore(marker),
       );
     }
-    if !state.waiting.is_empty() && !f.exists(&waiting) {
+    for &due_ms in delayed {
+      if status == JobStatus::Pending && !in_pending {
+        continue;
+      }
+      let marker = Marker::Delayed { due_ms };
+      let why = if status == JobStatus::Pending {
+        "already pending".to_owned()
+      } else {
+        status.name().to_owned()
+      };
+      found(
+        ProblemKind::StaleDelayedMarker,
+        &marker.link(id),
+        format!("job {id} is {why} but still has a delayed/ marker"),
+        &|| tidy(marker),
+      );
+    }
+    let in_failed = has(Marker::Failed);
+    if status == JobStatus::Failed && !in_failed {
+      found(
+        ProblemKind::MissingFailedMarker,
+        &Marker::Failed.link(id),
+        format!(
+          "job {id} is failed but not in failed/, so lists and retries of failed jobs miss it"
+        ),
+        &|| restore(Marker::Failed),
+      );
+    }
+    if status != JobStatus::Failed && in_failed {
+      found(
+        ProblemKind::StaleFailedMarker,
+        &Marker::Failed.link(id),
+        format!("job {id} is {} but still marked failed", status.name()),
+        &|| tidy(Marker::Failed),
+      );
+    }
+    let in_cancelled = has(Marker::Cancelled);
+    if status == JobStatus::Cancelled && !in_cancelled {
+      found(
+        ProblemKind::MissingCancelledMarker,
+        &Marker::Cancelled.link(id),
+        format!("job {id} is cancelled but not in cancelled/"),
+        &|| restore(Marker::Cancelled),
+      );
+    }
+    if status != JobStatus::Cancelled && in_cancelled {
+      found(
+        ProblemKind::StaleCancelledMarker,
+        &Marker::Cancelled.link(id),
+        format!("job {id} is {} but marked cancelled", status.name()),
+        &|| tidy(Marker::Cancelled),
+      );
+    }
+    let in_waiting = has(Marker::Waiting);
+    let notified = status != JobStatus::Cancelled;
+    if !state.waiting.is_empty() && !in_waiting && notified {
       found(
         ProblemKind::MissingWaitingMarker,
-        &waiting,
+        &Marker::Waiting.link(id),
         format!(
           "job {id} has {} waiting target(s) but no notifier can find them",
           state.waiting.len()
         ),
-        &|| self.make_link(f, &waiting, id),
+        &|| restore(Marker::Waiting),
       );
     }
-    if state.waiting.is_empty() && f.exists(&waiting) {
+    if (state.waiting.is_empty() || !notified) && in_waiting {
       found(
         ProblemKind::StaleWaitingMarker,
-        &waiting,
-        format!("job {id} is marked waiting but has no targets"),
-        &|| self.remove_link(f, &waiting),
+        &Marker::Waiting.link(id),
+        format!("job {id} is marked waiting but has no targets to notify"),
+        &|| tidy(Marker::Waiting),
       );
     }
     Ok(())
-  }
-
-  /// Deletes the store's own temporary files older than [`GRACE`] from `tmp/`: regular files
-  /// with the names the store gives them, nothing else (no folder, no link, no foreign file).
-  /// Run when a store opens read-write.
-  pub fn sweep_leftovers(&self) {
-    let Ok(f) = self.writable() else { return };
-    let now = now_ms();
-    let Ok(entries) = f.entries(TMP) else { return };
-    for entry in entries {
-      if entry.kind != Kind::File || !layout::is_temp_name(&entry.name) {
-        continue;
-      }
-      let rel = format!("{TMP}/{}", entry.name);
-      // Checked again without following: the listing's type could be stale.
-      let Ok(meta) = f.lstat(&rel) else { continue };
-      if meta.kind == Kind::File && now - meta.modified_ms > GRACE.as_millis() as f64 {
-        let _ = f.unlink(&rel);
-      }
-    }
   }
 }
 

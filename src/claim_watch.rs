@@ -4,25 +4,38 @@
 //! threads. A store leaves the watch when it is closed or dropped.
 
 use std::io;
-use std::sync::{Condvar, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::claims::LostClaim;
-use crate::store::Store;
 
 /// Told of each lost claim, on the watcher's thread.
-pub type Report = Box<dyn Fn(LostClaim) + Send>;
+#[derive(Clone)]
+pub struct LossReport(pub Arc<dyn Fn(LostClaim) + Send + Sync>);
 
-struct Watched {
-  store: Weak<Store>,
+impl std::fmt::Debug for LossReport {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str("LossReport")
+  }
+}
+
+/// What the watcher asks of a store (a trait, so this module needs nothing else of one).
+pub trait Watched: Send + Sync {
+  /// The claims lost since the last call, each once.
+  fn lost_claims(&self) -> Vec<LostClaim>;
+  fn is_closed(&self) -> bool;
+}
+
+struct Entry {
+  store: Weak<dyn Watched>,
   interval: Duration,
   due: Instant,
-  report: Report,
+  report: LossReport,
 }
 
 #[derive(Default)]
 struct Watchlist {
-  stores: Vec<Watched>,
+  stores: Vec<Entry>,
   started: bool,
 }
 
@@ -30,7 +43,7 @@ static WATCHLIST: LazyLock<(Mutex<Watchlist>, Condvar)> = LazyLock::new(Default:
 
 /// Has `store`'s claims checked every `interval`, each loss given to `report` once. Fails only
 /// when the watcher thread cannot be started (the process is out of threads).
-pub fn watch(store: Weak<Store>, interval: Duration, report: Report) -> io::Result<()> {
+pub fn watch(store: Weak<dyn Watched>, interval: Duration, report: LossReport) -> io::Result<()> {
   let (list, wake) = &*WATCHLIST;
   let mut list = list.lock().unwrap();
   if !list.started {
@@ -39,7 +52,7 @@ pub fn watch(store: Weak<Store>, interval: Duration, report: Report) -> io::Resu
       .spawn(check_forever)?;
     list.started = true;
   }
-  list.stores.push(Watched {
+  list.stores.push(Entry {
     store,
     interval,
     due: Instant::now() + interval,
@@ -49,6 +62,17 @@ pub fn watch(store: Weak<Store>, interval: Duration, report: Report) -> io::Resu
   Ok(())
 }
 
+/// Checks every watched store's claims now rather than at their next turn (a job was just
+/// cancelled).
+pub fn check_now() {
+  let (list, wake) = &*WATCHLIST;
+  let now = Instant::now();
+  for watched in list.lock().unwrap().stores.iter_mut() {
+    watched.due = now;
+  }
+  wake.notify_one();
+}
+
 /// Drops closed stores from the watch now, rather than at the watcher's next turn.
 pub fn forget_closed() {
   let (list, wake) = &*WATCHLIST;
@@ -56,7 +80,7 @@ pub fn forget_closed() {
   wake.notify_one();
 }
 
-fn is_open(watched: &Watched) -> bool {
+fn is_open(watched: &Entry) -> bool {
   watched.store.upgrade().is_some_and(|s| !s.is_closed())
 }
 
@@ -71,7 +95,7 @@ fn check_forever() {
       if watched.due <= now {
         if let Some(store) = watched.store.upgrade() {
           for lost in store.lost_claims() {
-            (watched.report)(lost);
+            (watched.report.0)(lost);
           }
         }
         watched.due = now + watched.interval;
@@ -88,24 +112,28 @@ fn check_forever() {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::store::Options;
-  use std::sync::{mpsc, Arc};
+  use crate::store::{Options, Store};
+  use std::sync::mpsc;
 
   #[test]
-  fn a_removed_job_is_reported_once_within_two_intervals() {
+  fn a_store_opened_with_a_loss_report_tells_of_a_removed_job_once_within_two_intervals() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path(), Options::default()).unwrap());
-    let id = store.create("1").unwrap();
-    let job = store.pull_job().unwrap().unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let interval = Duration::from_millis(20);
-    watch(
-      Arc::downgrade(&store),
-      interval,
-      Box::new(move |lost| tx.lock().unwrap().send(lost).unwrap()),
+    let store = Store::open(
+      dir.path(),
+      Options {
+        lock_check_interval: interval,
+        on_lost_claim: Some(LossReport(Arc::new(move |lost| {
+          tx.lock().unwrap().send(lost).unwrap()
+        }))),
+        ..Options::default()
+      },
     )
     .unwrap();
+    let id = store.create("1").unwrap();
+    let job = store.pull_job().unwrap().unwrap();
     std::fs::remove_dir_all(dir.path().join("jobs").join(&id)).unwrap();
     let started = Instant::now();
     let lost = rx.recv_timeout(Duration::from_secs(2)).unwrap();
@@ -113,6 +141,5 @@ mod tests {
     assert_eq!((lost.claim, lost.id.as_str()), (job.claim, id.as_str()));
     assert!(rx.recv_timeout(interval * 3).is_err(), "reported once");
     store.close();
-    forget_closed();
   }
 }

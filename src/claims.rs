@@ -27,6 +27,8 @@ struct Held {
   attempt: Option<u64>,
   /// The job was fulfilled or failed under this claim: nothing left to record at release.
   finished: bool,
+  /// A worker's claim, whose holder must hear of a cancellation (a notifier's need not).
+  work: bool,
   loss_reported: bool,
 }
 
@@ -54,7 +56,8 @@ pub struct Claims {
 impl Claims {
   /// Keeps `lock` as a new claim on job `id`; returns the claim's number. `attempt` is the
   /// claim's index among the job's attempts, recorded as ended when the claim is released.
-  pub fn hold(&self, id: &str, lock: FileLock, attempt: Option<u64>) -> u64 {
+  /// `work` says it is a worker's claim (see [`Claims::lost`]).
+  pub fn hold(&self, id: &str, lock: FileLock, attempt: Option<u64>, work: bool) -> u64 {
     let mut table = self.table.lock().unwrap();
     table.last += 1;
     let claim = table.last;
@@ -65,6 +68,7 @@ impl Claims {
         lock,
         attempt,
         finished: false,
+        work,
         loss_reported: false,
       },
     );
@@ -73,7 +77,26 @@ impl Claims {
 
   /// Lets go of a claim; returns whether it was held. Releasing twice is harmless.
   pub fn release(&self, claim: u64) -> bool {
-    self.table.lock().unwrap().held.remove(&claim).is_some()
+    self.release_job(claim).is_some()
+  }
+
+  /// Lets go of a claim; returns its job's id when it was a worker's claim on a job that may be
+  /// pending still (not fulfilled or failed under it).
+  pub fn release_job(&self, claim: u64) -> Option<Option<String>> {
+    let held = self.table.lock().unwrap().held.remove(&claim)?;
+    Some((held.work && !held.finished).then(|| held.id.clone()))
+  }
+
+  /// Lets go of a claim and takes its attempt off the job's record, as if it had never been
+  /// made; returns whether it was held.
+  pub fn give_back(&self, claim: u64) -> bool {
+    let Some(mut held) = self.table.lock().unwrap().held.remove(&claim) else {
+      return false;
+    };
+    if let Some(index) = held.attempt.take() {
+      attempts::uncount(held.lock.file(), index);
+    }
+    true
   }
 
   /// Drops a claim as a dead holder would leave it: its attempt stays recorded as abandoned.
@@ -131,15 +154,39 @@ impl Claims {
     }
   }
 
-  /// The claims whose locks were lost since the last call; each is reported once.
-  pub fn lost(&self, folder: &Folder) -> Vec<LostClaim> {
+  /// Checks the token of `claim`: its attempt is still the job's last one on disk, so no other
+  /// claim of the job was recorded since. Called under the job's state lock by every fenced
+  /// commit, so that a claim taken over elsewhere cannot commit even when its own lock looks
+  /// fine to it (a network filesystem that dropped the lock without telling).
+  pub fn check_token(&self, claim: u64, id: &str) -> Result<()> {
+    let table = self.table.lock().unwrap();
+    let Some(held) = table.held.get(&claim) else {
+      return Err(StoreError::new(
+        Code::Compromised,
+        format!("this claim on job '{id}' was already released; pull the job again to work on it"),
+      ));
+    };
+    match taken_over(held) {
+      None => Ok(()),
+      Some(loss) => Err(StoreError::new(
+        Code::Compromised,
+        lost_claim_message(&held.id, &loss),
+      )),
+    }
+  }
+
+  /// The claims whose locks were lost since the last call, and the workers' claims whose jobs
+  /// `is_cancelled` says were cancelled; each is reported once.
+  pub fn lost(&self, folder: &Folder, is_cancelled: impl Fn(&str) -> bool) -> Vec<LostClaim> {
     let mut table = self.table.lock().unwrap();
     let mut lost = Vec::new();
     for (&claim, held) in table.held.iter_mut() {
       if held.loss_reported {
         continue;
       }
-      if let Some(loss) = held.lock.lost(folder) {
+      let cancelled = || (held.work && is_cancelled(&held.id)).then_some(Loss::Cancelled);
+      let gone = held.lock.lost(folder).or_else(|| taken_over(held));
+      if let Some(loss) = gone.or_else(cancelled) {
         held.loss_reported = true;
         lost.push(LostClaim {
           claim,
@@ -152,8 +199,24 @@ impl Claims {
   }
 }
 
+/// Whether another claim of `held`'s job was recorded since it: the job's attempt record (its
+/// `work.lock`, one byte per claim) has grown past this claim's byte. Its length is read from
+/// the descriptor held. A filesystem that cannot answer (`ENOTCONN`, `EIO`, `ESTALE`) counts as
+/// a loss too.
+fn taken_over(held: &Held) -> Option<Loss> {
+  let index = held.attempt?;
+  match held.lock.file().metadata() {
+    Ok(meta) if meta.len() > index + 1 => Some(Loss::TakenOver),
+    Ok(_) => None,
+    Err(e) => Some(Loss::Revoked(e.to_string())),
+  }
+}
+
 /// What a worker is told when its claim is lost: through `oncompromised` and by fenced calls.
 pub fn lost_claim_message(id: &str, loss: &Loss) -> String {
+  if *loss == Loss::Cancelled {
+    return format!("job '{id}' was cancelled; stop working on it: its result will be refused");
+  }
   format!("lost the claim on job '{id}': {loss}; stop working on it, another worker may have it")
 }
 
@@ -170,7 +233,7 @@ mod tests {
       panic!()
     };
     let claims = Claims::default();
-    let claim = claims.hold("job-1", lock, None);
+    let claim = claims.hold("job-1", lock, None, true);
     claims.check(&folder, claim, "job-1").unwrap();
     assert_eq!(
       claims.check(&folder, claim, "job-2").unwrap_err().code,
@@ -178,9 +241,9 @@ mod tests {
       "a claim is on one job only"
     );
     std::fs::remove_file(dir.path().join("work.lock")).unwrap();
-    let lost = claims.lost(&folder);
+    let lost = claims.lost(&folder, |_| false);
     assert_eq!((lost.len(), lost[0].loss.clone()), (1, Loss::Removed));
-    assert!(claims.lost(&folder).is_empty(), "reported once");
+    assert!(claims.lost(&folder, |_| true).is_empty(), "reported once");
     assert!(claims.release(claim));
     assert!(!claims.release(claim));
     assert_eq!(

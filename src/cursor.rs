@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{Code, Result};
+use crate::error::{Code, Result, StoreError};
 use crate::folder::Folder;
 use crate::layout::Layout;
 
@@ -81,6 +81,19 @@ impl PullCursor {
     self.cursor.lock().unwrap().listed_at = None;
   }
 
+  /// A new id that may sort before ids the cursor holds (a job of a higher priority): put it in
+  /// its place, so the next pull tries it first without listing the folder again. Ids after the
+  /// cursor's last are left to the next listing, as any new job is.
+  pub fn offer(&self, id: &str) {
+    let mut cursor = self.cursor.lock().unwrap();
+    let before_last = cursor.ids.back().is_some_and(|last| id < last.as_str());
+    if before_last {
+      if let Err(at) = cursor.ids.binary_search_by(|held| held.as_str().cmp(id)) {
+        cursor.ids.insert(at, id.to_owned());
+      }
+    }
+  }
+
   /// Forgets what was listed (the store is closing).
   pub fn reset(&self) {
     *self.cursor.lock().unwrap() = Cursor::default();
@@ -88,8 +101,9 @@ impl PullCursor {
 
   /// Offers ids to `try_one`, oldest first, until it takes one; `None` when a listing made during
   /// this pull, read to its end, has nothing `try_one` takes. A failure on one entry does not
-  /// stop the queue: damaged, missing and unreadable entries are skipped (`check` reports them),
-  /// and other failures are reported only if nothing could be pulled, so a failing disk shows.
+  /// stop the queue: damaged and missing entries are skipped (`check` reports them), and other
+  /// failures (a claim the OS refused, a failing disk) are answered only if nothing could be
+  /// pulled, so a worker on a folder it may not write is told so rather than "no work".
   pub fn pull<T>(
     &self,
     f: &Folder,
@@ -135,7 +149,7 @@ impl PullCursor {
                 return Some(Err(e));
               }
             }
-            None => return Some(failure.map_or(Ok(None), Err)),
+            None => return Some(failure.map_or(Ok(None), |e| Err(nothing_taken(e)))),
           }
           continue;
         }
@@ -148,13 +162,23 @@ impl PullCursor {
       match try_one(&id) {
         Ok(Some(found)) => return Some(Ok(Some(found))),
         Ok(None) => {}
-        Err(e) if e.code == Code::Corrupt || e.is_not_found() || e.is_access_denied() => {}
+        // Gone since the listing, or damaged (a linked job folder): nothing to report.
+        Err(e) if e.code == Code::Corrupt || e.is_not_found() => {}
         Err(e) => {
           failure.get_or_insert(e);
         }
       }
     }
   }
+}
+
+/// The error a pull answers when it could take nothing: what failed first, and what to check.
+fn nothing_taken(mut e: StoreError) -> StoreError {
+  e.message.push_str(
+    "; no job could be taken because of this, so the pull has no work to give: check that this \
+     process may write the store's folder (permissions, immutable flags, a read-only mount)",
+  );
+  e
 }
 
 #[cfg(test)]

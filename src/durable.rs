@@ -76,6 +76,25 @@ pub fn write_new_file(
     })
 }
 
+/// Whether [`sync_filesystem`] can flush a batch in one call here; where it cannot, each file
+/// of a batch is fsynced as it is written.
+pub const FLUSHES_FILESYSTEM: bool = cfg!(target_os = "linux");
+
+/// Makes everything written to the store's filesystem durable in one call (see
+/// [`FLUSHES_FILESYSTEM`]); a no-op when not durable or not supported.
+pub fn sync_filesystem(folder: &Folder, durability: Durability) -> Result<()> {
+  if durability == Durability::Relaxed {
+    return Ok(());
+  }
+  #[cfg(target_os = "linux")]
+  folder
+    .sync_filesystem()
+    .map_err(|e| StoreError::io(&e, Op::Fsync, folder.path()))?;
+  #[cfg(not(target_os = "linux"))]
+  let _ = folder;
+  Ok(())
+}
+
 /// fsyncs a folder, so the names created, renamed or removed in it are on disk.
 pub fn sync_dir(folder: &Folder, dir: &str, durability: Durability) -> Result<()> {
   if durability == Durability::Relaxed {
@@ -170,6 +189,31 @@ impl DirSync {
   /// the store is closing.
   pub fn reopen(&self) {
     self.handle.lock().unwrap().take();
+  }
+}
+
+/// One [`DirSync`] for each of the store's shared folders, found by the folder's name.
+#[derive(Debug)]
+pub struct DirSyncs(Vec<DirSync>);
+
+impl DirSyncs {
+  pub fn new(dirs: &[&'static str]) -> DirSyncs {
+    DirSyncs(dirs.iter().map(|dir| DirSync::new(dir)).collect())
+  }
+
+  /// fsyncs `dir` (one of those given to [`DirSyncs::new`]) through its group commit.
+  pub fn sync(&self, folder: &Folder, dir: &str, durability: Durability) -> Result<()> {
+    match self.0.iter().find(|sync| sync.dir == dir) {
+      Some(sync) => sync.sync(folder, durability),
+      None => sync_dir(folder, dir, durability),
+    }
+  }
+
+  /// Drops every kept handle (see [`DirSync::reopen`]).
+  pub fn reopen(&self) {
+    for sync in &self.0 {
+      sync.reopen();
+    }
   }
 }
 

@@ -44,6 +44,8 @@ pub enum Code {
   NotFailed,
   /// `result` of a job that was set aside as failed.
   Failed,
+  /// A job that was cancelled: its `result`, or a fenced call of its holder after the cancel.
+  Cancelled,
   /// An operating-system error.
   Os(Errno),
 }
@@ -68,6 +70,7 @@ impl Code {
       Code::Closed => "ECLOSED",
       Code::NotFailed => "ENOTFAILED",
       Code::Failed => "EFAILED",
+      Code::Cancelled => "ECANCELED",
       // nix's variants are named after the C constants.
       Code::Os(errno) => return Cow::Owned(format!("{errno:?}")),
     })
@@ -138,6 +141,8 @@ pub struct StoreError {
   pub errno: Option<i32>,
   /// The system call that failed, where known.
   pub syscall: Option<&'static str>,
+  /// For a batch that stopped part-way: the ids of the jobs it did make (the first requests).
+  pub created: Option<Vec<String>>,
   /// The OS error this one came from.
   source: Option<Arc<io::Error>>,
 }
@@ -152,6 +157,7 @@ impl StoreError {
       path: None,
       errno: None,
       syscall: None,
+      created: None,
       source: None,
     }
   }
@@ -188,6 +194,7 @@ impl StoreError {
       path: Some(path.to_path_buf()),
       errno: Some(errno as i32),
       syscall: Some(op.syscall()),
+      created: None,
       source,
     }
   }

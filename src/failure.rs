@@ -9,13 +9,17 @@
 
 use std::time::Duration;
 
-use crate::error::{Code, Result, StoreError};
+use crate::cancel::cancelled;
+use crate::clock::now_ms;
+use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::Folder;
-use crate::inspect::now_ms;
 use crate::layout::{self, Layout, LockKind};
 use crate::lock::{Claim, FileLock};
+use crate::marker::Marker;
+use crate::produce::already_resolved;
 use crate::state::{JobState, JobStatus};
-use crate::store::{backoff, Store};
+use crate::store::{Store, MAX_BACKOFF};
+use crate::transition::{Record, Transition};
 use crate::wake::Ended;
 
 /// How a `fail` ended.
@@ -39,9 +43,13 @@ impl Store {
     retry_in: Option<Duration>,
   ) -> Result<FailOutcome> {
     let f = self.writable()?;
-    self.claims.check(&f, claim, id)?;
+    if let Err(e) = self.claims.check(&f, claim, id) {
+      // The claim is over either way: let go of whatever lock is left.
+      self.release(claim);
+      return Err(e);
+    }
     let attempt = self.claims.attempt(claim).map_or(1, |index| index + 1);
-    let outcome = self.record_failure(&f, id, error, attempt, retry_in);
+    let outcome = self.record_failure(&f, claim, id, error, attempt, retry_in);
     // Failed or retried, the claim ended by its holder's word: not an abandoned attempt.
     self.release(claim);
     outcome
@@ -50,15 +58,19 @@ impl Store {
   fn record_failure(
     &self,
     f: &Folder,
+    claim: u64,
     id: &str,
     error: &str,
     attempt: u64,
     retry_in: Option<Duration>,
   ) -> Result<FailOutcome> {
     let _lock = self.lock_state(f, id)?;
+    self.claims.check_token(claim, id)?;
     let mut state = self.read_state(f, id)?;
-    if state.status != JobStatus::Pending {
-      return Err(StoreError::new(Code::AlreadyResolved, "already resolved"));
+    match state.status {
+      JobStatus::Pending => {}
+      JobStatus::Cancelled => return Err(cancelled(id, &state)),
+      _ => return Err(already_resolved()),
     }
     let now = now_ms();
     state.record_failure(now, error);
@@ -69,14 +81,18 @@ impl Store {
     }
     let delay = retry_in.unwrap_or_else(|| jittered(backoff(self.options.backoff, attempt)));
     let due = (now + delay.as_secs_f64() * 1000.0).ceil() as u64;
-    self.make_link(f, &Layout::delayed_link(due, id), id)?;
+    let mut old = vec![Marker::Pending];
+    old.extend(Marker::delayed_at(state.run_at_ms));
     state.run_at_ms = Some(due as f64);
-    self.write_state(f, id, &state)?;
-    self.remove_link(f, &Layout::pending_link(id))?;
-    self.delayed_sync.sync(f, self.durability())?;
-    self.pending_sync.sync(f, self.durability())?;
-    self.delayed.note(due, id);
-    self.wake.bump();
+    self.transition(
+      f,
+      id,
+      Transition {
+        add: &[Marker::Delayed { due_ms: due }],
+        record: Record::Write(&state),
+        remove: &old,
+      },
+    )?;
     Ok(FailOutcome::Retry { at_ms: due as f64 })
   }
 
@@ -93,17 +109,21 @@ impl Store {
     self.set_aside(f, id, &mut state)
   }
 
-  /// Marks a job failed, under its state lock: `failed/` marker, record, then `pending/` gone.
+  /// Marks a job failed, under its state lock: out of `pending/` (and `delayed/`), into `failed/`.
   fn set_aside(&self, f: &Folder, id: &str, state: &mut JobState) -> Result<()> {
-    self.make_link(f, &Layout::failed_link(id), id)?;
+    let mut old = vec![Marker::Pending];
+    old.extend(Marker::delayed_at(state.run_at_ms));
     state.status = JobStatus::Failed;
     state.failed_at_ms = Some(now_ms());
-    self.write_state(f, id, state)?;
-    self.remove_link(f, &Layout::pending_link(id))?;
-    self.failed_sync.sync(f, self.durability())?;
-    self.pending_sync.sync(f, self.durability())?;
-    self.wake.bump();
-    Ok(())
+    self.transition(
+      f,
+      id,
+      Transition {
+        add: &[Marker::Failed],
+        record: Record::Write(state),
+        remove: &old,
+      },
+    )
   }
 
   /// Makes a failed job pending again now, with its attempts counted from zero (its failures
@@ -132,20 +152,24 @@ impl Store {
     crate::attempts::reset(work.file()).map_err(|e| {
       StoreError::io(
         &e,
-        crate::error::Op::Write,
+        Op::Write,
         &f.full(&Layout::lock_file(id, LockKind::Work)),
       )
     })?;
-    self.make_link(&f, &Layout::pending_link(id), id)?;
     state.status = JobStatus::Pending;
     state.failed_at_ms = None;
     state.run_at_ms = None;
-    self.write_state(&f, id, &state)?;
-    self.remove_link(&f, &Layout::failed_link(id))?;
-    self.pending_sync.sync(&f, self.durability())?;
-    self.failed_sync.sync(&f, self.durability())?;
+    self.transition(
+      &f,
+      id,
+      Transition {
+        add: &[Marker::Pending],
+        record: Record::Write(&state),
+        remove: &[Marker::Failed],
+      },
+    )?;
     drop(work);
-    self.pending.invalidate();
+    // Again now that the job can be claimed: a waiter woken before would have found it held.
     self.wake.bump();
     Ok(())
   }
@@ -159,6 +183,7 @@ impl Store {
     match state.status {
       JobStatus::Fulfilled => self.read_value(&f, id).map(Some),
       JobStatus::Failed => Err(failed(id, &state)),
+      JobStatus::Cancelled => Err(cancelled(id, &state)),
       JobStatus::Pending => Ok(None),
     }
   }
@@ -191,6 +216,14 @@ fn failed(id: &str, state: &JobState) -> StoreError {
   )
 }
 
+/// The `n`th delay (from 1) of a series starting at `base` and doubling, capped at [`MAX_BACKOFF`].
+pub(crate) fn backoff(base: Duration, n: u64) -> Duration {
+  let doublings = n.saturating_sub(1).min(32) as u32;
+  base
+    .saturating_mul(2u32.saturating_pow(doublings))
+    .min(MAX_BACKOFF.max(base))
+}
+
 /// `delay` spread over its upper half, so jobs that failed together do not retry together.
 fn jittered(delay: Duration) -> Duration {
   let random = uuid::Uuid::new_v4().as_u64_pair().0 as f64 / u64::MAX as f64;
@@ -202,7 +235,7 @@ mod tests {
   use super::*;
   use crate::store::{CreateOptions, Options};
 
-  fn open(options: Options) -> (Store, tempfile::TempDir) {
+  fn open(options: Options) -> (std::sync::Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (Store::open(dir.path(), options).unwrap(), dir)
   }
@@ -254,7 +287,8 @@ mod tests {
           ..CreateOptions::default()
         },
       )
-      .unwrap();
+      .unwrap()
+      .id;
     let job = store.pull_job().unwrap().unwrap();
     assert_eq!(job.attempts, 1);
     let outcome = store

@@ -339,6 +339,15 @@ impl Folder {
     self.in_parent(rel, |dir, name| rustix::fs::symlinkat(target, dir, name))
   }
 
+  /// What the link `rel` points at (read, never followed).
+  pub fn read_link(&self, rel: &str) -> io::Result<String> {
+    self
+      .in_parent(rel, |dir, name| {
+        rustix::fs::readlinkat(dir, name, Vec::new())
+      })
+      .map(|target| target.to_string_lossy().into_owned())
+  }
+
   /// Removes the file or link `rel` (never what a link points at).
   pub fn unlink(&self, rel: &str) -> io::Result<()> {
     self.in_parent(rel, |dir, name| {
@@ -380,6 +389,13 @@ impl Folder {
       }
       Some((parent, name)) => Ok((Base::Sub(Arc::new(self.open_dir(parent)?)), name)),
     }
+  }
+
+  /// Flushes everything written to the folder's filesystem (Linux `syncfs`): one call that
+  /// makes a whole batch of new files and folders durable.
+  #[cfg(target_os = "linux")]
+  pub fn sync_filesystem(&self) -> io::Result<()> {
+    Ok(rustix::fs::syncfs(&self.root)?)
   }
 
   /// fsyncs the folder `rel`, so the names changed in it are on disk.

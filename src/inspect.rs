@@ -1,12 +1,12 @@
 //! Looking at a store without changing it or taking any lock: counts, one job's record, listings.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::delayed;
+use crate::clock::now_ms;
+use crate::delayed_index;
 use crate::error::Result;
 use crate::folder::Folder;
-use crate::layout::{self, Layout, LockKind, FAILED, PENDING, WAITING};
+use crate::layout::{self, Layout, LockKind, CANCELLED, FAILED, PENDING, WAITING};
 use crate::lock::HeldLocks;
+use crate::named::named_enum;
 use crate::state::JobStatus;
 use crate::store::Store;
 
@@ -23,20 +23,25 @@ pub struct Stats {
   pub waiting: u64,
   /// Jobs set aside as failed.
   pub failed: u64,
+  /// Jobs cancelled.
+  pub cancelled: u64,
   /// Jobs waiting for their time (delayed, or a retry's backoff).
   pub delayed: u64,
   /// Age of the oldest pending job, if any.
   pub oldest_pending_age_ms: Option<f64>,
 }
 
-/// Where a job is, as `get` tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-  Pending,
-  /// Pending, but not to be worked before its `run_at`.
-  Delayed,
-  Fulfilled,
-  Failed,
+named_enum! {
+  /// Where a job is, as `get` tells it.
+  pub enum Phase {
+    Pending = "pending",
+    /// Pending, but not to be worked before its `run_at`.
+    Delayed = "delayed",
+    Fulfilled = "fulfilled",
+    Failed = "failed",
+    /// Cancelled: never worked again.
+    Cancelled = "cancelled",
+  }
 }
 
 /// One job's record.
@@ -61,17 +66,28 @@ pub struct JobInfo {
   pub attempts: u64,
   /// The recorded failures, a JSON array text of `{at, error}`.
   pub failures: String,
+  /// When it was cancelled, and why.
+  pub cancelled_at_ms: Option<f64>,
+  pub cancel_reason: Option<String>,
+  /// The latest progress its worker reported (JSON text).
+  pub progress: Option<String>,
+  pub priority: i32,
+  pub key: Option<String>,
+  /// The schedule that made it, and the slot (ms since the epoch).
+  pub schedule: Option<(String, f64)>,
 }
 
-/// Which ids [`Store::list`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-  All,
-  Pending,
-  Fulfilled,
-  Waiting,
-  Failed,
-  Delayed,
+named_enum! {
+  /// Which ids [`Store::list`] returns.
+  pub enum Listing {
+    All = "all",
+    Pending = "pending",
+    Fulfilled = "fulfilled",
+    Waiting = "waiting",
+    Failed = "failed",
+    Delayed = "delayed",
+    Cancelled = "cancelled",
+  }
 }
 
 /// The ids in each kind of marker, each kept only if its job exists.
@@ -80,26 +96,31 @@ struct Markers {
   pending: Vec<String>,
   failed: Vec<String>,
   delayed: Vec<String>,
+  cancelled: Vec<String>,
 }
 
 impl Markers {
   fn read(f: &Folder) -> Result<Markers> {
     let jobs = Layout::list_jobs(f)?;
-    let mut delayed: Vec<String> = delayed::list(f)?.into_iter().map(|(_, id)| id).collect();
+    let mut delayed: Vec<String> = delayed_index::list(f)?
+      .into_iter()
+      .map(|(_, id)| id)
+      .collect();
     delayed.sort();
     delayed.dedup();
     Ok(Markers {
       pending: intersect(&Layout::list_ids(f, PENDING)?, &jobs),
       failed: intersect(&Layout::list_ids(f, FAILED)?, &jobs),
       delayed: intersect(&delayed, &jobs),
+      cancelled: intersect(&Layout::list_ids(f, CANCELLED)?, &jobs),
       jobs,
     })
   }
 
-  /// Jobs with a value: in no pending, failed or delayed marker.
+  /// Jobs with a value: in no pending, failed, delayed or cancelled marker.
   fn fulfilled(&self) -> Vec<String> {
     let marked = |id: &String| {
-      [&self.pending, &self.failed, &self.delayed]
+      [&self.pending, &self.failed, &self.delayed, &self.cancelled]
         .iter()
         .any(|ids| ids.binary_search(id).is_ok())
     };
@@ -137,6 +158,7 @@ impl Store {
       fulfilled: markers.fulfilled().len() as u64,
       waiting: waiting.len() as u64,
       failed: markers.failed.len() as u64,
+      cancelled: markers.cancelled.len() as u64,
       delayed: markers.delayed.len() as u64,
       oldest_pending_age_ms,
     })
@@ -150,6 +172,7 @@ impl Store {
     let phase = match state.status {
       JobStatus::Fulfilled => Phase::Fulfilled,
       JobStatus::Failed => Phase::Failed,
+      JobStatus::Cancelled => Phase::Cancelled,
       JobStatus::Pending if state.run_at_ms.is_some_and(|at| at > now_ms()) => Phase::Delayed,
       JobStatus::Pending => Phase::Pending,
     };
@@ -168,6 +191,15 @@ impl Store {
       run_at_ms: state.run_at_ms.filter(|_| phase == Phase::Delayed),
       attempts,
       failures: state.failures_json(),
+      cancelled_at_ms: state.cancelled_at_ms.filter(|_| phase == Phase::Cancelled),
+      cancel_reason: state
+        .cancel_reason
+        .clone()
+        .filter(|_| phase == Phase::Cancelled),
+      progress: self.read_progress(&f, id)?,
+      priority: state.priority.unwrap_or_else(|| layout::priority_of(id)),
+      key: state.key.clone(),
+      schedule: state.schedule.clone(),
     })
   }
 
@@ -198,6 +230,7 @@ impl Store {
       Listing::Pending => markers.pending,
       Listing::Failed => markers.failed,
       Listing::Delayed => markers.delayed,
+      Listing::Cancelled => markers.cancelled,
       _ => markers.fulfilled(),
     })
   }
@@ -213,7 +246,7 @@ fn intersect(a: &[String], b: &[String]) -> Vec<String> {
 
 /// When a job was created, from its UUID v7 id; `None` for ids of 1.2.0, which hold no time.
 pub fn created_at_ms(id: &str) -> Option<f64> {
-  id.strip_prefix("job-")
+  layout::uuid_of(id)
     .and_then(|u| uuid::Uuid::parse_str(u).ok())
     .filter(|u| u.get_version_num() == 7)
     .and_then(|u| u.get_timestamp())
@@ -226,10 +259,4 @@ pub fn created_at_ms(id: &str) -> Option<f64> {
 /// The modification time of `rel`, not following a link.
 pub(crate) fn modified_ms(f: &Folder, rel: &str) -> Option<f64> {
   f.lstat(rel).ok().map(|m| m.modified_ms)
-}
-
-pub fn now_ms() -> f64 {
-  SystemTime::now()
-    .duration_since(UNIX_EPOCH)
-    .map_or(0.0, |d| d.as_millis() as f64)
 }

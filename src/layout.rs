@@ -8,9 +8,13 @@
 //! DIR/jobs/<id>/*.lock       our lock files (1.2.0 ignores them)
 //! DIR/pending/<id>           symlink to ../jobs/<id> while the job needs work
 //! DIR/waiting/<id>           symlink to ../jobs/<id> while targets wait for its value
+//! DIR/jobs/<id>/progress     the latest progress its worker reported (JSON text)
 //! DIR/failed/<id>            symlink to ../jobs/<id> while the job is set aside as failed
+//! DIR/cancelled/<id>         symlink to ../jobs/<id> once the job is cancelled
 //! DIR/delayed/<due>-<id>     symlink to ../jobs/<id> while the job waits for its time (`due` in
 //!                            ms since the epoch, 15 digits, so names sort by time)
+//! DIR/keys/<key>             symlink to ../jobs/<id>: the job that holds the unique key (see keys.rs)
+//! DIR/schedules/<name>.json  a schedule (see schedule.rs)
 //! DIR/tmp/                   our temporary files; inside the store so a rename never crosses filesystems
 //! ```
 
@@ -25,15 +29,21 @@ use crate::folder::{Folder, Kind};
 
 pub const STATE_FILE: &str = "state.json";
 pub const VALUE_FILE: &str = "value";
+pub const PROGRESS_FILE: &str = "progress";
 pub const JOBS: &str = "jobs";
 pub const PENDING: &str = "pending";
 pub const WAITING: &str = "waiting";
 pub const TMP: &str = "tmp";
 pub const FAILED: &str = "failed";
 pub const DELAYED: &str = "delayed";
+pub const CANCELLED: &str = "cancelled";
+pub const KEYS: &str = "keys";
+pub const SCHEDULES: &str = "schedules";
 
 /// Every sub-folder of a store.
-const SUB_FOLDERS: [&str; 6] = [JOBS, PENDING, WAITING, TMP, FAILED, DELAYED];
+const SUB_FOLDERS: [&str; 9] = [
+  JOBS, PENDING, WAITING, TMP, FAILED, DELAYED, CANCELLED, KEYS, SCHEDULES,
+];
 
 /// Every lock a job can have; each is a separate file so a worker's long claim never blocks a
 /// short state update, and a notifier never blocks a worker.
@@ -61,7 +71,7 @@ impl LockKind {
 pub fn is_job_file(name: &str) -> bool {
   matches!(
     name,
-    STATE_FILE | VALUE_FILE | "work.lock" | "notify.lock" | "state.lock"
+    STATE_FILE | VALUE_FILE | PROGRESS_FILE | "work.lock" | "notify.lock" | "state.lock"
   )
 }
 
@@ -204,6 +214,12 @@ impl Layout {
   pub fn failed_link(id: &str) -> String {
     format!("{FAILED}/{id}")
   }
+  pub fn cancelled_link(id: &str) -> String {
+    format!("{CANCELLED}/{id}")
+  }
+  pub fn progress_file(id: &str) -> String {
+    format!("{JOBS}/{id}/{PROGRESS_FILE}")
+  }
   /// The marker of a job not to be worked before `due_ms`.
   pub fn delayed_link(due_ms: u64, id: &str) -> String {
     format!("{DELAYED}/{}", delayed_name(due_ms, id))
@@ -315,7 +331,55 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// sort by creation time. `uuid` keeps ids of one process strictly increasing, even within a
 /// millisecond, and its `fast-rng` feature spares a `getrandom` system call per id.
 pub fn new_id() -> String {
-  format!("job-{}", uuid::Uuid::now_v7())
+  new_job_id(0)
+}
+
+/// The priorities a job can have: higher is pulled first, 0 by default.
+pub const PRIORITIES: std::ops::RangeInclusive<i32> = -9..=9;
+
+/// A new id for a job of `priority` (in [`PRIORITIES`]). Pulls take ids in name order, so the
+/// name carries the priority ahead of the time: `job-+<9-p>-<uuid>` above 0 (`+` sorts before
+/// the UUID's digits), `job-<uuid>` at 0, `job-~<-p>-<uuid>` below (`~` sorts after them).
+/// Markers keep the plain `pending/<id>` name that 1.2.0 reads, and a pull's cost stays that of
+/// one listing whatever the mix of priorities.
+pub fn new_job_id(priority: i32) -> String {
+  id_for(priority, uuid::Uuid::now_v7())
+}
+
+/// The id of a job of `priority` whose UUID is `uuid`.
+pub fn id_for(priority: i32, uuid: uuid::Uuid) -> String {
+  match priority {
+    0 => format!("job-{uuid}"),
+    p if p > 0 => format!("job-+{}-{uuid}", 9 - p.min(9)),
+    p => format!("job-~{}-{uuid}", p.max(-9).unsigned_abs()),
+  }
+}
+
+/// The priority an id of ours says (0 for 1.2.0's ids and any other name).
+pub fn priority_of(id: &str) -> i32 {
+  let rank = |rest: &str| {
+    rest
+      .bytes()
+      .next()
+      .filter(u8::is_ascii_digit)
+      .map(|d| i32::from(d - b'0'))
+  };
+  if let Some(rest) = id.strip_prefix("job-+") {
+    return rank(rest).map_or(0, |r| 9 - r);
+  }
+  if let Some(rest) = id.strip_prefix("job-~") {
+    return rank(rest).map_or(0, |r| -r);
+  }
+  0
+}
+
+/// The UUID part of an id of ours, whatever its priority.
+pub fn uuid_of(id: &str) -> Option<&str> {
+  let rest = id.strip_prefix("job-")?;
+  match rest.as_bytes().first() {
+    Some(b'+' | b'~') => rest.get(3..),
+    _ => Some(rest),
+  }
 }
 
 /// Accepts only ids that are one harmless path segment, so no id can name a file outside
@@ -371,6 +435,32 @@ mod tests {
     for good in ["job-1", "job--123-abc", &new_id()] {
       check_id(good).unwrap();
     }
+  }
+
+  #[test]
+  fn ids_sort_by_priority_first_then_by_time() {
+    let made: Vec<(i32, String)> = [0, 3, -1, 9, 0, -9, 3, 1]
+      .iter()
+      .map(|&p| (p, new_job_id(p)))
+      .collect();
+    for (p, id) in &made {
+      assert_eq!(priority_of(id), *p, "{id}");
+      assert!(check_id(id).is_ok(), "{id}");
+      let uuid = uuid::Uuid::parse_str(uuid_of(id).unwrap()).unwrap();
+      assert_eq!(uuid.get_version_num(), 7);
+    }
+    let mut by_name: Vec<&(i32, String)> = made.iter().collect();
+    by_name.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut by_priority: Vec<&(i32, String)> = made.iter().collect();
+    by_priority.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(
+      by_name, by_priority,
+      "name order is priority order, then age"
+    );
+    assert!(
+      *"job--4242-abcDEF" < *new_job_id(0),
+      "1.2.0's ids before ours of priority 0"
+    );
   }
 
   #[test]

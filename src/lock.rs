@@ -58,6 +58,11 @@ pub enum Loss {
   Replaced,
   /// The OS no longer grants the lock (seen on network filesystems).
   Revoked(String),
+  /// The lock still holds, but the job was cancelled: the work is no longer wanted.
+  Cancelled,
+  /// Another claim of the job was recorded since this one (another machine took it over after
+  /// this one lost its lock, say a frozen client whose session expired).
+  TakenOver,
 }
 
 impl std::fmt::Display for Loss {
@@ -66,6 +71,8 @@ impl std::fmt::Display for Loss {
       Loss::Removed => f.write_str("its lock file or job folder was removed"),
       Loss::Replaced => f.write_str("its lock file was replaced"),
       Loss::Revoked(why) => write!(f, "the OS no longer grants the lock ({why})"),
+      Loss::Cancelled => f.write_str("the job was cancelled"),
+      Loss::TakenOver => f.write_str("another worker has claimed it since (this process lost its lock, e.g. a network filesystem dropped it while this machine was frozen or cut off)"),
     }
   }
 }

@@ -2,10 +2,12 @@
 //! `tmp/`, then deleted), so a crash at any point leaves the whole job or none of it; at worst a
 //! marker pointing nowhere, which pulls skip.
 
+use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
-use crate::inspect::{modified_ms, now_ms, Phase};
-use crate::layout::{self, Layout, LockKind, PENDING};
+use crate::inspect::{modified_ms, Phase};
+use crate::layout::{self, Layout, LockKind, JOBS, PENDING};
 use crate::lock::{Claim, FileLock};
+use crate::marker::Marker;
 use crate::state::JobStatus;
 use crate::store::Store;
 
@@ -60,19 +62,24 @@ impl Store {
       .map_err(|e| StoreError::io(&e, Op::Rename, &f.full(&job_dir)))?;
     drop(claims);
     drop(state_lock);
-    self.jobs_sync.sync(&f, self.durability())?;
-    self.remove_link(&f, &Layout::pending_link(id))?;
-    self.remove_link(&f, &Layout::waiting_link(id))?;
-    self.remove_link(&f, &Layout::failed_link(id))?;
-    if let Some(due) = run_at {
-      self.remove_link(&f, &Layout::delayed_link(due as u64, id))?;
+    self.syncs.sync(&f, JOBS, self.durability())?;
+    // Pointing nowhere now, which every reader skips: no fsync needed for their removal.
+    let markers = [
+      Marker::Pending,
+      Marker::Waiting,
+      Marker::Failed,
+      Marker::Cancelled,
+    ];
+    for marker in markers.into_iter().chain(Marker::delayed_at(run_at)) {
+      self.remove_link(&f, &marker.link(id))?;
     }
     f.remove_tree(&trash)
       .map_err(|e| StoreError::io(&e, Op::Delete, &f.full(&trash)))
   }
 
   /// Removes fulfilled jobs with no waiting targets that were fulfilled at least `older_than_ms`
-  /// ago, and with `failed` the failed jobs set aside that long ago; returns how many. Pending,
+  /// ago, and with `failed` the jobs that ended without a value (failed or cancelled) that long
+  /// ago; returns how many. Pending,
   /// delayed, claimed and waiting jobs are never touched.
   pub fn prune(&self, older_than_ms: f64, failed: bool) -> Result<u64> {
     let f = self.writable()?;
@@ -91,13 +98,14 @@ impl Store {
           .fulfilled_at_ms
           .or_else(|| modified_ms(&f, &Layout::value_file(&id))),
         Phase::Failed if failed => info.failed_at_ms,
+        Phase::Cancelled if failed => info.cancelled_at_ms,
         _ => None,
       };
       if !ended_at.is_some_and(|at| at <= cutoff) {
         continue;
       }
       // A failed job may still have targets waiting for a value it will never have.
-      match self.remove(&id, info.phase == Phase::Failed) {
+      match self.remove(&id, matches!(info.phase, Phase::Failed | Phase::Cancelled)) {
         Ok(()) => removed += 1,
         // Claimed, re-queued or gone since we looked: leave it for the next prune.
         Err(e)
@@ -117,7 +125,7 @@ mod tests {
   use super::*;
   use crate::store::Options;
 
-  fn open_store() -> (Store, tempfile::TempDir) {
+  fn open_store() -> (std::sync::Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (Store::open(dir.path(), Options::default()).unwrap(), dir)
   }

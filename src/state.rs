@@ -25,6 +25,8 @@ pub enum JobStatus {
   Fulfilled,
   /// `1` with `failedAt`: given up on, set aside until `retry`.
   Failed,
+  /// `1` with `cancelledAt`: never to be worked (1.2.0 finds it in none of its folders).
+  Cancelled,
 }
 
 impl JobStatus {
@@ -36,9 +38,19 @@ impl JobStatus {
     }
   }
 
+  /// How messages name it.
+  pub fn name(self) -> &'static str {
+    match self {
+      JobStatus::Pending => "pending",
+      JobStatus::Fulfilled => "fulfilled",
+      JobStatus::Failed => "failed",
+      JobStatus::Cancelled => "cancelled",
+    }
+  }
+
   fn number(self) -> u64 {
     match self {
-      JobStatus::Pending | JobStatus::Failed => 1,
+      JobStatus::Pending | JobStatus::Failed | JobStatus::Cancelled => 1,
       JobStatus::Fulfilled => 2,
     }
   }
@@ -62,6 +74,17 @@ pub struct JobState {
   pub run_at_ms: Option<f64>,
   /// Claims this job may have before a failure is final; the store's default when `None`.
   pub max_attempts: Option<u32>,
+  /// When the job was cancelled, as `"cancelledAt"`.
+  pub cancelled_at_ms: Option<f64>,
+  /// Why, as the canceller said, as `"cancelReason"`.
+  pub cancel_reason: Option<String>,
+  /// The job's priority, as `"priority"` (absent: 0); its id says it too.
+  pub priority: Option<i32>,
+  /// The unique key the job holds while it is to be done, as `"key"`.
+  pub key: Option<String>,
+  /// The schedule that made the job and the slot it was made for (ms since the epoch), as
+  /// `"schedule"` and `"slot"`.
+  pub schedule: Option<(String, f64)>,
   other: BTreeMap<String, Box<RawValue>>,
 }
 
@@ -81,6 +104,11 @@ impl JobState {
       failures: Vec::new(),
       run_at_ms: None,
       max_attempts: None,
+      cancelled_at_ms: None,
+      cancel_reason: None,
+      priority: None,
+      key: None,
+      schedule: None,
       other: BTreeMap::new(),
     })
   }
@@ -103,6 +131,21 @@ impl JobState {
     let failed_at_ms = number("failedAt");
     let run_at_ms = number("runAt");
     let max_attempts = number("maxAttempts").map(|n| n.clamp(1.0, u32::MAX as f64) as u32);
+    let cancelled_at_ms = number("cancelledAt");
+    let mut text = |name: &str| {
+      fields
+        .remove(name)
+        .and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+    };
+    let cancel_reason = text("cancelReason");
+    let key = text("key");
+    let schedule_name = text("schedule");
+    let slot = fields
+      .remove("slot")
+      .and_then(|r| serde_json::from_str::<f64>(r.get()).ok());
+    let priority = fields
+      .remove("priority")
+      .and_then(|r| serde_json::from_str::<i32>(r.get()).ok());
     let failures = fields
       .remove("failures")
       .and_then(|f| serde_json::from_str::<Vec<Box<RawValue>>>(f.get()).ok())
@@ -113,7 +156,9 @@ impl JobState {
       .ok()
       .and_then(JobStatus::from_number)
       .ok_or_else(|| format!("\"state\" is {}, not 1 or 2", state.get()))?;
-    if status == JobStatus::Pending && failed_at_ms.is_some() {
+    if status == JobStatus::Pending && cancelled_at_ms.is_some() {
+      status = JobStatus::Cancelled;
+    } else if status == JobStatus::Pending && failed_at_ms.is_some() {
       status = JobStatus::Failed;
     }
     let waiting: Vec<Box<RawValue>> =
@@ -128,6 +173,11 @@ impl JobState {
       failures,
       run_at_ms,
       max_attempts,
+      cancelled_at_ms,
+      cancel_reason,
+      priority,
+      key,
+      schedule: schedule_name.zip(slot),
       other: fields,
     })
   }
@@ -163,11 +213,34 @@ impl JobState {
       ),
       ("runAt", self.run_at_ms),
       ("maxAttempts", self.max_attempts.map(f64::from)),
+      (
+        "cancelledAt",
+        self
+          .cancelled_at_ms
+          .filter(|_| self.status == JobStatus::Cancelled),
+      ),
     ];
     for (name, value) in numbers {
       if let Some(value) = value {
         write!(out, ",\"{name}\":{value}").unwrap();
       }
+    }
+    if let (JobStatus::Cancelled, Some(reason)) = (self.status, &self.cancel_reason) {
+      write!(out, ",\"cancelReason\":{}", Value::String(reason.clone())).unwrap();
+    }
+    if let Some(priority) = self.priority.filter(|p| *p != 0) {
+      write!(out, ",\"priority\":{priority}").unwrap();
+    }
+    if let Some(key) = &self.key {
+      write!(out, ",\"key\":{}", Value::String(key.clone())).unwrap();
+    }
+    if let Some((name, slot)) = &self.schedule {
+      write!(
+        out,
+        ",\"schedule\":{},\"slot\":{slot}",
+        Value::String(name.clone())
+      )
+      .unwrap();
     }
     if !self.failures.is_empty() {
       out.push_str(",\"failures\":");

@@ -1,31 +1,23 @@
-//! The store's operations on its folder: create, queue, unqueue, fulfill, update, pull, done.
-//!
-//! Every mutation of `state.json` is a read-modify-write under the job's short state lock,
-//! written through `durable`. The markers in `pending/` and `waiting/` are ordered so that a
-//! crash at any point loses nothing acknowledged: a marker is made before the state that needs
-//! it, and removed only after the state that no longer needs it is on disk. Every file is
-//! reached through `folder`, which never follows a link below the store folder.
+//! A store: one folder, opened once per process (or more), shared safely by threads of this
+//! process and by other processes. This file holds what a store is made of and its life (open,
+//! close); what it does lives in one file per concern: `produce` (create, queue, fulfil, update),
+//! `pull` (pulls and waits, claims, notifications done), `delayed`, `failure`, `inspect`,
+//! `retention`, `check`. Each state change goes through `transition`, each file through `record`.
 
-use std::fs::File;
-use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::attempts;
+use crate::claim_watch::{self, LossReport, Watched};
 use crate::claims::{Claims, LostClaim};
 use crate::cursor::PullCursor;
-use crate::delayed::DelayedIndex;
-use crate::durable::{self, DirSync, Durability};
-use crate::error::{Code, Op, Result, StoreError};
-use crate::folder::{Filesystem, Folder, Kind};
-use crate::inspect::now_ms;
-use crate::json::{self, Refusal};
-use crate::layout::{self, Access, Layout, LockKind, DELAYED, FAILED, JOBS, PENDING, TMP, WAITING};
-use crate::lock::{Claim, Create, FileLock};
-use crate::state::{JobState, JobStatus};
-use crate::wake::{Ended, Wake};
+use crate::delayed_index::DelayedIndex;
+use crate::durable::{DirSyncs, Durability};
+use crate::error::{Result, StoreError};
+use crate::folder::{Filesystem, Folder};
+use crate::layout::{Access, Layout, CANCELLED, DELAYED, FAILED, JOBS, KEYS, PENDING, WAITING};
+use crate::leftovers;
+use crate::wake::Wake;
 
 /// How a store behaves; see the README for each option.
 #[derive(Debug, Clone)]
@@ -43,6 +35,11 @@ pub struct Options {
   /// Whether quick operations may run on the caller's thread (see [`Store::runs_inline`]);
   /// `None` decides from the folder's filesystem.
   pub inline: Option<bool>,
+  /// How often held claims are checked for loss.
+  pub lock_check_interval: Duration,
+  /// Told of each lost claim once, on the claim watcher's thread; `None`: losses are still
+  /// detected (fenced calls fail `ECOMPROMISED`) but nobody is told when they happen.
+  pub on_lost_claim: Option<LossReport>,
 }
 
 /// The longest a retry or a crashed job's comeback is held back.
@@ -55,6 +52,20 @@ pub struct CreateOptions {
   pub run_at_ms: Option<f64>,
   /// This job's own `max_attempts`.
   pub max_attempts: Option<u32>,
+  /// Higher is pulled first; in [`crate::layout::PRIORITIES`], 0 by default.
+  pub priority: i32,
+  /// A unique key: no new job while one holding it is still to be done (see `keys`).
+  pub key: Option<String>,
+  /// The schedule and slot (ms since the epoch) a scheduled job is made for.
+  pub schedule: Option<(String, f64)>,
+}
+
+/// What a create answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+  pub id: String,
+  /// `false` when a job holding the key already existed, and `id` is that job's.
+  pub created: bool,
 }
 
 impl Default for Options {
@@ -67,6 +78,8 @@ impl Default for Options {
       max_attempts: 1,
       backoff: Duration::from_secs(1),
       inline: None,
+      lock_check_interval: Duration::from_secs(1),
+      on_lost_claim: None,
     }
   }
 }
@@ -81,6 +94,10 @@ pub struct PulledJob {
   pub request: Option<String>,
   /// This claim's number among the job's claims, from 1.
   pub attempts: u64,
+  pub priority: i32,
+  pub key: Option<String>,
+  /// The schedule that made the job and its slot (ms since the epoch).
+  pub schedule: Option<(String, f64)>,
 }
 
 /// A fulfilled job's waiting targets, pulled for delivery; held until [`Store::done`].
@@ -107,14 +124,11 @@ pub struct Store {
   pub(crate) options: Options,
   /// The open folder; `None` once closed, which releases its descriptor.
   folder: RwLock<Option<Arc<Folder>>>,
-  pub(crate) jobs_sync: DirSync,
-  pub(crate) pending_sync: DirSync,
-  pub(crate) waiting_sync: DirSync,
-  pub(crate) failed_sync: DirSync,
-  pub(crate) delayed_sync: DirSync,
+  /// Group commits of the folders markers and jobs live in.
+  pub(crate) syncs: DirSyncs,
   pub(crate) delayed: Arc<DelayedIndex>,
-  pub(crate) pending: PullCursor,
-  waiting: PullCursor,
+  pub(crate) pending: Arc<PullCursor>,
+  pub(crate) waiting: PullCursor,
   pub(crate) claims: Claims,
   pub(crate) wake: Arc<Wake>,
   inline: bool,
@@ -122,32 +136,41 @@ pub struct Store {
 
 impl Store {
   /// Opens the store at `dir`. Read-write, it creates the folder and its sub-folders when
-  /// missing and sweeps leftover temporary files; read-only, it changes nothing.
-  pub fn open(dir: &Path, options: Options) -> Result<Store> {
+  /// missing and sweeps leftover temporary files; read-only, it changes nothing. With
+  /// `options.on_lost_claim`, the store's claims are watched for loss until it is closed or
+  /// dropped.
+  pub fn open(dir: &Path, options: Options) -> Result<Arc<Store>> {
     let (layout, folder) = Layout::open(dir, options.access)?;
     let inline = options.inline.unwrap_or(match folder.filesystem() {
       Filesystem::Tmpfs => true,
       Filesystem::LocalDisk => options.durability == Durability::Relaxed,
       Filesystem::Other => false,
     });
-    let store = Store {
+    if options.access == Access::ReadWrite {
+      leftovers::sweep(&folder);
+    }
+    let store = Arc::new(Store {
       layout,
-      options,
       folder: RwLock::new(Some(Arc::new(folder))),
-      jobs_sync: DirSync::new(JOBS),
-      pending_sync: DirSync::new(PENDING),
-      waiting_sync: DirSync::new(WAITING),
-      failed_sync: DirSync::new(FAILED),
-      delayed_sync: DirSync::new(DELAYED),
+      syncs: DirSyncs::new(&[JOBS, PENDING, WAITING, FAILED, DELAYED, CANCELLED, KEYS]),
       delayed: Arc::default(),
-      pending: PullCursor::new(PENDING),
+      pending: Arc::new(PullCursor::new(PENDING)),
       waiting: PullCursor::new(WAITING),
       claims: Claims::default(),
       wake: Arc::default(),
       inline,
-    };
-    if store.options.access == Access::ReadWrite {
-      store.sweep_leftovers();
+      options,
+    });
+    if let Some(report) = store.options.on_lost_claim.clone() {
+      let watched: std::sync::Weak<dyn Watched> = Arc::downgrade(&store) as _;
+      claim_watch::watch(watched, store.options.lock_check_interval, report).map_err(|e| {
+        StoreError::new(
+          crate::error::Code::Os(nix::errno::Errno::EAGAIN),
+          format!(
+            "cannot start the thread that watches claims ({e}); the process is out of threads"
+          ),
+        )
+      })?;
     }
     Ok(store)
   }
@@ -191,661 +214,39 @@ impl Store {
     }
   }
 
-  /// Creates a pending job for `request` (JSON text) and returns its id.
-  pub fn create(&self, request: &str) -> Result<String> {
-    self.create_with(request, &CreateOptions::default())
-  }
-
-  /// Like [`Store::create`]; with `run_at_ms` in the future, the job is delayed until then.
-  pub fn create_with(&self, request: &str, options: &CreateOptions) -> Result<String> {
-    let f = self.writable()?;
-    json::check_depth(request).map_err(|why| refused("request", why))?;
-    let mut state = JobState::new(request).map_err(|e| refused_json("request", e))?;
-    state.max_attempts = options.max_attempts;
-    let due = options
-      .run_at_ms
-      .filter(|at| *at > now_ms())
-      .map(|at| at.ceil() as u64);
-    state.run_at_ms = due.map(|due| due as f64);
-    let id = layout::new_id();
-    let link = match due {
-      Some(due) => Layout::delayed_link(due, &id),
-      None => Layout::pending_link(&id),
-    };
-    // The marker first, as 1.2.0 does: until the job folder appears it points nowhere, which
-    // pulls skip, so a crash leaves at worst a dangling link, never an unmarked job.
-    self.make_link(&f, &link, &id)?;
-    let tmp = Layout::temp_path();
-    let made = self
-      .build_job_folder(&f, &tmp, &state)
-      .and_then(|()| self.publish_job_folder(&f, &tmp, &id, due.is_some()));
-    if let Err(e) = made {
-      // Not acknowledged: take it back whole, so no half-made job is left to be found.
-      let _ = f.remove_tree(&tmp);
-      let _ = f.remove_tree(&Layout::job_dir(&id));
-      let _ = f.unlink(&link);
-      return Err(e);
-    }
-    if let Some(due) = due {
-      self.delayed.note(due, &id);
-    }
-    self.wake.bump();
-    Ok(id)
-  }
-
-  /// Fills a new job folder under the temporary name `tmp`.
-  fn build_job_folder(&self, f: &Folder, tmp: &str, state: &JobState) -> Result<()> {
-    self
-      .with_folders(f, || f.mkdir(tmp))
-      .map_err(|e| StoreError::io(&e, Op::CreateFolder, &f.full(tmp)))?;
-    let record = format!("{tmp}/{}", layout::STATE_FILE);
-    durable::write_new_file(f, &record, state.to_json().as_bytes(), self.durability())?;
-    // Every job is fulfilled some day, under its state lock. When durable, make that file now,
-    // in the folder being built (fsynced with it), rather than as a new inode on the fulfil path;
-    // when not, the fulfil's lock makes it in the same system call that opens it.
-    if self.durability() == Durability::Durable {
-      let lock = format!("{tmp}/{}", LockKind::State.file_name());
-      durable::write_new_file(f, &lock, b"", Durability::Relaxed)?;
-    }
-    durable::sync_dir(f, tmp, self.durability())
-  }
-
-  /// Renames the built folder into `jobs/` whole, and makes the names durable.
-  fn publish_job_folder(&self, f: &Folder, tmp: &str, id: &str, delayed: bool) -> Result<()> {
-    let job_dir = Layout::job_dir(id);
-    f.rename(tmp, &job_dir)
-      .map_err(|e| StoreError::io(&e, Op::Rename, &f.full(&job_dir)))?;
-    let marker_sync = if delayed {
-      &self.delayed_sync
-    } else {
-      &self.pending_sync
-    };
-    marker_sync.sync(f, self.durability())?;
-    self.jobs_sync.sync(f, self.durability())
-  }
-
-  /// Adds `target` (JSON text) to the job's waiting list. When the job is already fulfilled,
-  /// returns its value and waiting targets, so they can be served at once.
-  pub fn queue(&self, id: &str, target: &str) -> Result<Option<Delivery>> {
-    let f = self.writable()?;
-    layout::check_id(id)?;
-    // Parsed once in full: a target `unqueue` could not compare is refused now rather than left
-    // queued for ever.
-    json::parse(target).map_err(|why| refused("target", why))?;
-    let target = serde_json::value::RawValue::from_string(target.to_owned())
-      .map_err(|e| refused_json("target", e))?;
-    let _lock = self.lock_state(&f, id)?;
-    let mut state = self.read_state(&f, id)?;
-    state.waiting.push(target);
-    // The marker first: a crash after it leaves a marker with nothing new to deliver, which is
-    // harmless; the other order could leave a target no notifier will ever look for.
-    let link = Layout::waiting_link(id);
-    let new_link = !f.exists(&link);
-    if new_link {
-      self.make_link(&f, &link, id)?;
-    }
-    if let Err(e) = self.write_state(&f, id, &state) {
-      if new_link {
-        // The target was not added: the marker we made for it would point at nothing to do.
-        let _ = f.unlink(&link);
-      }
-      return Err(e);
-    }
-    if new_link {
-      self.waiting_sync.sync(&f, self.durability())?;
-    }
-    self.wake.bump();
-    if state.status != JobStatus::Fulfilled {
-      return Ok(None);
-    }
-    Ok(Some(Delivery {
-      value: self.read_value(&f, id)?,
-      waiting: state.waiting_json(),
-    }))
-  }
-
-  /// Removes, for each target in `targets` (a JSON array text), its first equal waiting entry.
-  pub fn unqueue_all(&self, id: &str, targets: &str) -> Result<()> {
-    let f = self.writable()?;
-    layout::check_id(id)?;
-    let targets = json::parse_list(targets).map_err(|why| refused("targets", why))?;
-    let _lock = self.lock_state(&f, id)?;
-    let mut state = self.read_state(&f, id)?;
-    if state.unqueue(&targets) == 0 {
-      return Ok(());
-    }
-    self.write_state(&f, id, &state)?;
-    if state.waiting.is_empty() {
-      self.remove_link(&f, &Layout::waiting_link(id))?;
-      self.waiting_sync.sync(&f, self.durability())?;
-    }
-    Ok(())
-  }
-
-  /// Fulfils a pending job with `value`. Anyone may fulfil (as in 1.2.0); see
-  /// [`Store::fulfill_claimed`] for the fenced form. Returns the targets waiting for the value
-  /// (a JSON array text), if any, so they can be served at once.
-  pub fn fulfill(&self, id: &str, value: &[u8]) -> Result<Option<String>> {
-    let f = self.writable()?;
-    layout::check_id(id)?;
-    let _lock = self.lock_state(&f, id)?;
-    let mut state = self.read_state(&f, id)?;
-    if state.status != JobStatus::Pending {
-      self.remove_link(&f, &Layout::pending_link(id))?;
-      return Err(already_resolved());
-    }
-    // Value before state: a record that says fulfilled always has its value. The job folder
-    // is opened once for both (without following a link), not once per file.
-    let job_dir = Layout::job_dir(id);
-    let dir = f
-      .open_dir(&job_dir)
-      .map_err(|e| StoreError::io(&e, Op::OpenFolder, &f.full(&job_dir)))?;
-    self.replace_in(&f, &dir, id, layout::VALUE_FILE, value)?;
-    state.status = JobStatus::Fulfilled;
-    state.fulfilled_at_ms = Some(now_ms());
-    self.replace_in(&f, &dir, id, layout::STATE_FILE, state.to_json().as_bytes())?;
-    if self.durability() == Durability::Durable {
-      File::from(dir)
-        .sync_all()
-        .map_err(|e| StoreError::io(&e, Op::Fsync, &f.full(&job_dir)))?;
-    }
-    // Only now, with the value on disk, does the job stop being pending (or delayed).
-    self.remove_link(&f, &Layout::pending_link(id))?;
-    if let Some(due) = state.run_at_ms {
-      self.remove_link(&f, &Layout::delayed_link(due as u64, id))?;
-    }
-    self.pending_sync.sync(&f, self.durability())?;
-    self.wake.bump();
-    Ok((!state.waiting.is_empty()).then(|| state.waiting_json()))
-  }
-
-  /// Fulfils job `id` held by `claim`, but only while that claim still holds: a worker that
-  /// lost its job gets `ECOMPROMISED` and changes nothing.
-  pub fn fulfill_claimed(&self, claim: u64, id: &str, value: &[u8]) -> Result<Option<String>> {
-    self.claims.check(&*self.folder()?, claim, id)?;
-    let waiting = self.fulfill(id, value)?;
-    self.claims.finish(claim);
-    Ok(waiting)
-  }
-
-  /// Replaces a pending job's request, if `old_version` is still its version (`None`, a version
-  /// no job can have, never is).
-  pub fn update(&self, id: &str, old_version: Option<u64>, request: &str) -> Result<()> {
-    let f = self.writable()?;
-    layout::check_id(id)?;
-    json::check_depth(request).map_err(|why| refused("newRequest", why))?;
-    let request = serde_json::value::RawValue::from_string(request.to_owned())
-      .map_err(|e| refused_json("newRequest", e))?;
-    let _lock = self.lock_state(&f, id)?;
-    let mut state = self.read_state(&f, id)?;
-    if state.status != JobStatus::Pending {
-      self.remove_link(&f, &Layout::pending_link(id))?;
-      return Err(already_resolved());
-    }
-    if Some(state.version) != old_version {
-      return Err(StoreError::new(Code::VersionMismatch, "version mismatch"));
-    }
-    state.version += 1;
-    state.request = Some(request);
-    self.write_state(&f, id, &state)
-  }
-
-  /// The value and waiting targets of a fulfilled job that has targets waiting; `None` otherwise.
-  pub fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
-    let f = self.folder()?;
-    layout::check_id(id)?;
-    let state = self.read_state(&f, id)?;
-    if state.status != JobStatus::Fulfilled || state.waiting.is_empty() {
-      return Ok(None);
-    }
-    Ok(Some(Delivery {
-      value: self.read_value(&f, id)?,
-      waiting: state.waiting_json(),
-    }))
-  }
-
-  /// Claims the oldest pending job nobody holds, or `None` when there is none. Never waits for a
-  /// lock: a held job is skipped.
-  pub fn pull_job(&self) -> Result<Option<PulledJob>> {
-    let f = self.writable()?;
-    self.promote_due(&f)?;
-    self.pending.pull(&f, |id| self.try_pull_job(&f, id))
-  }
-
-  /// Like [`Store::pull_job`] but only when no folder needs listing (the cursor holds ids and no
-  /// delayed job is due): `None` says to run [`Store::pull_job`] where blocking is fine.
-  pub fn pull_job_listed(&self) -> Option<Result<Option<PulledJob>>> {
-    let f = match self.writable() {
-      Ok(f) => f,
-      Err(e) => return Some(Err(e)),
-    };
-    let now = now_ms() as u64;
-    if self.delayed.next_due_ms().is_some_and(|due| due <= now) {
-      return None;
-    }
-    self.pending.pull_listed(&f, |id| self.try_pull_job(&f, id))
-  }
-
-  /// Claims the oldest fulfilled job with waiting targets that nobody holds, or `None`.
-  pub fn pull_notification(&self) -> Result<Option<PulledNotification>> {
-    let f = self.writable()?;
-    self
-      .waiting
-      .pull(&f, |id| self.try_pull_notification(&f, id))
-  }
-
-  /// Like [`Store::pull_job`], but waits up to `wait` for a job to become available, woken by
-  /// filesystem events. `token` names the wait for [`Store::cancel_wait`]. `Err(Ended)` says
-  /// why no job came.
-  pub fn pull_job_wait(
-    &self,
-    wait: Duration,
-    token: u64,
-  ) -> Result<std::result::Result<PulledJob, Ended>> {
-    closed_ends_wait(self.watch_folders().and_then(|()| {
-      self
-        .wake
-        .wait_for(wait, token, || self.pull_job(), || self.until_next_due())
-    }))
-  }
-
-  /// Like [`Store::pull_notification`], waiting up to `wait`.
-  pub fn pull_notification_wait(
-    &self,
-    wait: Duration,
-    token: u64,
-  ) -> Result<std::result::Result<PulledNotification, Ended>> {
-    closed_ends_wait(self.watch_folders().and_then(|()| {
-      self
-        .wake
-        .wait_for(wait, token, || self.pull_notification(), || None)
-    }))
-  }
-
-  /// Ends the wait named `token` early; it resolves with nothing.
-  pub fn cancel_wait(&self, token: u64) {
-    self.wake.cancel(token);
-  }
-
-  /// Ends every wait, releases every claim and closes every descriptor the store holds; later
-  /// calls fail with `ECLOSED`. Operations already running finish on the folder they started on.
+  /// Ends every wait, releases every claim and closes every descriptor the store holds, and
+  /// stops watching its claims; later calls fail with `ECLOSED`. Operations already running
+  /// finish on the folder they started on.
   pub fn close(&self) {
     self.wake.close();
     self.folder.write().unwrap().take();
     self.claims.release_all();
-    for sync in self.syncs() {
-      sync.reopen();
-    }
+    self.syncs.reopen();
     self.pending.reset();
     self.waiting.reset();
-  }
-
-  fn syncs(&self) -> [&DirSync; 5] {
-    [
-      &self.jobs_sync,
-      &self.pending_sync,
-      &self.waiting_sync,
-      &self.failed_sync,
-      &self.delayed_sync,
-    ]
-  }
-
-  pub(crate) fn watch_folders(&self) -> Result<()> {
-    let f = self.folder()?;
-    // jobs/ too: a create makes its marker first and its folder last. A name appearing in
-    // delayed/ tells when that job is due, so no listing is needed to learn of it.
-    let dirs = [JOBS, PENDING, WAITING, FAILED, DELAYED].map(|sub| f.full(sub));
-    let delayed_dir = f.full(DELAYED);
-    let index = Arc::downgrade(&self.delayed);
-    self.wake.watch(
-      &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
-      Box::new(move |path: &Path| {
-        let seen = path.parent() == Some(delayed_dir.as_path());
-        let name = path.file_name().and_then(|n| n.to_str());
-        if let (true, Some(name), Some(index)) = (seen, name, index.upgrade()) {
-          if let Some((due, id)) = layout::parse_delayed_name(name) {
-            index.note(due, id);
-          }
-        }
-      }),
-    );
-    Ok(())
-  }
-
-  /// Moves the delayed jobs that are due into `pending/`: the marker there first, then the
-  /// delayed one removed, so a crash between leaves both (harmless), never neither.
-  fn promote_due(&self, f: &Folder) -> Result<()> {
-    let now = now_ms() as u64;
-    if self.delayed.next_due_ms().is_none_or(|due| due > now) {
-      return Ok(());
-    }
-    let due = self.delayed.take_due(f, now)?;
-    for (at, id) in &due {
-      let marker = Layout::delayed_link(*at, id);
-      // Another store may have promoted it already.
-      if f.exists(&marker) {
-        self.make_link(f, &Layout::pending_link(id), id)?;
-        self.remove_link(f, &marker)?;
-      }
-    }
-    if !due.is_empty() {
-      self.pending_sync.sync(f, self.durability())?;
-      self.delayed_sync.sync(f, self.durability())?;
-      // They are older than what the cursor holds: list again so they come first.
-      self.pending.invalidate();
-    }
-    Ok(())
-  }
-
-  /// How long until the next delayed job known here is due; waits sleep no longer than that.
-  pub(crate) fn until_next_due(&self) -> Option<Duration> {
-    let due = self.delayed.next_due_ms()?;
-    let wait = (due as f64 - now_ms()).max(0.0);
-    // At least a few milliseconds: a due job that cannot be promoted must not make a waiter spin.
-    Some(Duration::from_millis(wait as u64).max(Duration::from_millis(5)))
-  }
-
-  /// Releases a claim. Releasing twice, or after a loss, is harmless.
-  pub fn release(&self, claim: u64) {
-    if self.claims.release(claim) {
-      // The job may be free again for a waiter of this process.
-      self.wake.bump();
-    }
-  }
-
-  /// Ends a notification claim on job `id`: unqueues the `delivered` targets (a JSON array text)
-  /// while the claim still holds, then releases it. A lost claim unqueues nothing and fails
-  /// `ECOMPROMISED`.
-  pub fn done(&self, claim: u64, id: &str, delivered: &str) -> Result<()> {
-    let result = self
-      .folder()
-      .and_then(|f| self.claims.check(&f, claim, id))
-      .and_then(|()| self.unqueue_all(id, delivered));
-    self.release(claim);
-    result
-  }
-
-  /// The claims whose locks were lost since the last call; each is reported once.
-  pub fn lost_claims(&self) -> Vec<LostClaim> {
-    match self.folder() {
-      Ok(f) => self.claims.lost(&f),
-      Err(_) => Vec::new(),
-    }
-  }
-
-  fn try_pull_job(&self, f: &Folder, id: &str) -> Result<Option<PulledJob>> {
-    let Claim::Acquired(lock) = FileLock::try_claim(f, &Layout::lock_file(id, LockKind::Work))?
-    else {
-      return Ok(None);
-    };
-    // Checked under the lock: a worker that fulfilled the job removed the marker before letting go.
-    if !f.exists(&Layout::pending_link(id)) {
-      return Ok(None);
-    }
-    let state = self.read_state(f, id)?;
-    if state.status != JobStatus::Pending {
-      // Left by a crash between fulfilling (or failing) and removing the marker.
-      self.remove_link(f, &Layout::pending_link(id))?;
-      return Ok(None);
-    }
-    let history = attempts::history(&lock, ABANDON_HISTORY).map_err(|e| {
-      StoreError::io(
-        &e,
-        Op::Read,
-        &f.full(&Layout::lock_file(id, LockKind::Work)),
-      )
-    })?;
-    let died = history.abandoned_in_a_row;
-    if self.options.max_abandoned.is_some_and(|max| died >= max) {
-      // A poison job: every worker that took it died. Set it aside, still holding its claim.
-      self.set_aside_abandoned(f, id, died)?;
-      return Ok(None);
-    }
-    if died >= 2 {
-      // The first comeback is at once (a crash is usually not the job's fault); after that, each
-      // waits longer, so a crash loop under a restarting supervisor cannot spin.
-      let wait = backoff(self.options.backoff, died - 1).as_millis() as f64;
-      if now_ms() - history.last_claim_ms < wait {
-        return Ok(None);
-      }
-    }
-    // Recorded before the job is handed out: a holder that dies from here on is counted.
-    let counted = attempts::begin(lock.file(), history.claims).is_ok();
-    let claim = self
-      .claims
-      .hold(id, lock, counted.then_some(history.claims));
-    Ok(Some(PulledJob {
-      claim,
-      id: id.to_owned(),
-      version: state.version,
-      request: state.request.as_deref().map(|r| r.get().to_owned()),
-      attempts: history.claims + 1,
-    }))
-  }
-
-  fn try_pull_notification(&self, f: &Folder, id: &str) -> Result<Option<PulledNotification>> {
-    let Claim::Acquired(lock) = FileLock::try_claim(f, &Layout::lock_file(id, LockKind::Notify))?
-    else {
-      return Ok(None);
-    };
-    let link = Layout::waiting_link(id);
-    if !f.exists(&link) {
-      return Ok(None);
-    }
-    let state = self.read_state(f, id)?;
-    if state.status != JobStatus::Fulfilled {
-      return Ok(None);
-    }
-    if state.waiting.is_empty() {
-      // A marker left by a crash after the last unqueue; drop it unless a target just arrived.
-      let _state_lock = self.lock_state(f, id)?;
-      if self.read_state(f, id)?.waiting.is_empty() {
-        self.remove_link(f, &link)?;
-      }
-      return Ok(None);
-    }
-    let value = self.read_value(f, id)?;
-    let claim = self.claims.hold(id, lock, None);
-    Ok(Some(PulledNotification {
-      claim,
-      id: id.to_owned(),
-      value,
-      waiting: state.waiting_json(),
-    }))
-  }
-
-  pub(crate) fn lock_state(&self, f: &Folder, id: &str) -> Result<FileLock> {
-    FileLock::lock_bounded(
-      f,
-      &Layout::lock_file(id, LockKind::State),
-      self.options.lock_wait,
-      Create::Yes,
-    )
-    .map_err(|e| {
-      if e.is_not_found() {
-        StoreError::no_job(id)
-      } else {
-        e
-      }
-    })
-  }
-
-  pub(crate) fn read_state(&self, f: &Folder, id: &str) -> Result<JobState> {
-    let rel = Layout::state_file(id);
-    let path = f.full(&rel);
-    let bytes = match f.read(&rel) {
-      Ok(bytes) => bytes,
-      Err(e) if e.kind() == io::ErrorKind::NotFound => {
-        return Err(match f.lstat(&Layout::job_dir(id)) {
-          Ok(meta) if meta.kind == Kind::Folder => {
-            StoreError::corrupt(&path, "the job folder has no state.json")
-          }
-          Ok(_) => StoreError::corrupt(
-            &f.full(&Layout::job_dir(id)),
-            "it is not a folder (a link or a file); the store never follows links below its folder",
-          ),
-          Err(_) => StoreError::no_job(id),
-        });
-      }
-      // Something that is not a readable file where the record should be.
-      Err(e)
-        if matches!(
-          e.kind(),
-          io::ErrorKind::NotADirectory | io::ErrorKind::IsADirectory | io::ErrorKind::InvalidInput
-        ) =>
-      {
-        return Err(StoreError::corrupt(
-          &path,
-          format!("it cannot be read as a file: {e}"),
-        ))
-      }
-      Err(e) => return Err(StoreError::io(&e, Op::Read, &path)),
-    };
-    JobState::parse(&bytes).map_err(|why| StoreError::corrupt(&path, why))
-  }
-
-  pub(crate) fn read_value(&self, f: &Folder, id: &str) -> Result<Vec<u8>> {
-    let rel = Layout::value_file(id);
-    f.read(&rel).map_err(|e| {
-      if e.kind() == io::ErrorKind::NotFound {
-        StoreError::corrupt(&f.full(&rel), "the job is fulfilled but has no value file")
-      } else {
-        StoreError::io(&e, Op::Read, &f.full(&rel))
-      }
-    })
-  }
-
-  pub(crate) fn write_state(&self, f: &Folder, id: &str, state: &JobState) -> Result<()> {
-    self.replace(f, &Layout::state_file(id), state.to_json().as_bytes())?;
-    durable::sync_dir(f, &Layout::job_dir(id), self.durability())
-  }
-
-  pub(crate) fn make_link(&self, f: &Folder, link: &str, id: &str) -> Result<()> {
-    match self.with_folders(f, || f.symlink(&Layout::link_target(id), link)) {
-      Ok(()) => Ok(()),
-      Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-      Err(e) => Err(StoreError::io(&e, Op::MakeMarker, &f.full(link))),
-    }
-  }
-
-  /// Runs `op`, and once more after re-making the store's sub-folders if it failed for want of
-  /// one (someone removed `pending/` or `tmp/` while the store was open).
-  fn with_folders<T>(&self, f: &Folder, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
-    match op() {
-      Err(e) if e.kind() == io::ErrorKind::NotFound => {
-        // The kept sub-folder descriptors may name folders removed since.
-        f.forget_subs();
-        if self.layout.make_folders(f).is_err() {
-          return Err(e);
-        }
-        for sync in self.syncs() {
-          sync.reopen();
-        }
-        op()
-      }
-      done => done,
-    }
-  }
-
-  /// Replaces the file `name` of job `id`, whose folder is open as `dir`, like [`Store::replace`].
-  fn replace_in(
-    &self,
-    f: &Folder,
-    dir: &OwnedFd,
-    id: &str,
-    name: &str,
-    bytes: &[u8],
-  ) -> Result<()> {
-    let shown = format!("{}/{name}", Layout::job_dir(id));
-    self.with_tmp(f, || {
-      durable::replace_file_in(
-        f,
-        &Layout::temp_path(),
-        dir,
-        name,
-        &shown,
-        bytes,
-        self.durability(),
-      )
-    })
-  }
-
-  /// Replaces `target` atomically with `bytes` (see `durable`), through a fresh temporary file.
-  pub(crate) fn replace(&self, f: &Folder, target: &str, bytes: &[u8]) -> Result<()> {
-    self.with_tmp(f, || {
-      durable::replace_file(f, &Layout::temp_path(), target, bytes, self.durability())
-    })
-  }
-
-  /// Runs a write through `tmp/`, once more if it failed with ENOENT: `tmp/` (or the kept
-  /// descriptor of it) was gone, so look again, re-making it if missing.
-  fn with_tmp(&self, f: &Folder, write: impl Fn() -> Result<()>) -> Result<()> {
-    match write() {
-      Err(e) if e.code == Code::Os(nix::errno::Errno::ENOENT) => {
-        f.forget_subs();
-        if !f.exists(TMP) {
-          self.layout.make_folders(f)?;
-        }
-        write()
-      }
-      done => done,
-    }
-  }
-
-  pub(crate) fn remove_link(&self, f: &Folder, link: &str) -> Result<()> {
-    match f.unlink(link) {
-      Ok(()) => Ok(()),
-      Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-      Err(e) => Err(StoreError::io(&e, Op::RemoveMarker, &f.full(link))),
-    }
+    claim_watch::forget_closed();
   }
 }
 
-/// How many of the last attempts are read to count the abandoned ones in a row.
-const ABANDON_HISTORY: u64 = 64;
-
-/// The `n`th delay (from 1) of a series starting at `base` and doubling, capped at [`MAX_BACKOFF`].
-pub(crate) fn backoff(base: Duration, n: u64) -> Duration {
-  let doublings = n.saturating_sub(1).min(32) as u32;
-  base
-    .saturating_mul(2u32.saturating_pow(doublings))
-    .min(MAX_BACKOFF.max(base))
-}
-
-/// A wait that meets the store's close ends with nothing, as a close before it would.
-fn closed_ends_wait<T>(
-  outcome: Result<std::result::Result<T, Ended>>,
-) -> Result<std::result::Result<T, Ended>> {
-  match outcome {
-    Err(e) if e.code == Code::Closed => Ok(Err(Ended::Closed)),
-    other => other,
+impl Watched for Store {
+  fn lost_claims(&self) -> Vec<LostClaim> {
+    Store::lost_claims(self)
   }
-}
 
-/// 1.2.0's exact message; scripts compare against it.
-fn already_resolved() -> StoreError {
-  StoreError::new(Code::AlreadyResolved, "already resolved")
-}
-
-fn refused(what: &str, why: Refusal) -> StoreError {
-  StoreError::new(
-    Code::InvalidArgValue,
-    format!("The \"{what}\" argument cannot be stored: {why}"),
-  )
-}
-
-fn refused_json(what: &str, e: serde_json::Error) -> StoreError {
-  refused(what, Refusal::Invalid(e.to_string()))
+  fn is_closed(&self) -> bool {
+    Store::is_closed(self)
+  }
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
   use crate::cursor::CURSOR_SIZE;
+  use crate::error::Code;
   use crate::lock::Loss;
   use std::fs;
 
-  fn open_store() -> (Store, tempfile::TempDir) {
+  fn open_store() -> (Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();
     (store, dir)
@@ -881,14 +282,17 @@ mod tests {
       b"6"
     );
 
-    let note = store.pull_notification().unwrap().expect("a notification");
+    let note = store
+      .pull_notification(&[])
+      .unwrap()
+      .expect("a notification");
     assert_eq!(
       (note.value.as_slice(), note.waiting.as_str()),
       (&b"6"[..], r#"["target-1"]"#)
     );
     store.done(note.claim, &id, r#"["target-1"]"#).unwrap();
     assert!(dir.join("waiting").join(&id).symlink_metadata().is_err());
-    assert!(store.pull_notification().unwrap().is_none());
+    assert!(store.pull_notification(&[]).unwrap().is_none());
   }
 
   #[test]
@@ -918,6 +322,53 @@ mod tests {
     assert_eq!(b.pull_job().unwrap().unwrap().id, ids[CURSOR_SIZE * 2]);
     assert!(b.pull_job().unwrap().is_none());
     drop(held);
+  }
+
+  #[test]
+  fn a_claim_taken_over_elsewhere_cannot_commit_though_its_own_lock_looks_held() {
+    let (store, tmp) = open_store();
+    let id = store.create("1").unwrap();
+    let job = store.pull_job().unwrap().unwrap();
+    // What another machine's claim records after this one's lock was dropped by the server.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+      .append(true)
+      .open(tmp.path().join("jobs").join(&id).join("work.lock"))
+      .unwrap()
+      .write_all(b"a")
+      .unwrap();
+    let err = store.fulfill_claimed(job.claim, &id, b"late").unwrap_err();
+    assert_eq!(err.code, Code::Compromised, "{err}");
+    assert!(
+      err.message.contains("another worker has claimed it"),
+      "{err}"
+    );
+    assert_eq!(
+      store.get(&id).unwrap().phase,
+      crate::inspect::Phase::Pending,
+      "nothing landed"
+    );
+    let lost = store.lost_claims();
+    assert_eq!(lost[0].loss, Loss::TakenOver);
+    assert_eq!(
+      store
+        .fail_claimed(job.claim, &id, "{}", None)
+        .unwrap_err()
+        .code,
+      Code::Compromised
+    );
+  }
+
+  #[test]
+  fn a_job_given_back_is_free_at_once_and_its_claim_is_not_counted() {
+    let (store, _tmp) = open_store();
+    store.create("1").unwrap();
+    let first = store.pull_job().unwrap().unwrap();
+    store.give_back(first.claim);
+    let again = store.pull_job().unwrap().expect("free at once");
+    assert_eq!((again.id.as_str(), again.attempts), (first.id.as_str(), 1));
+    store.release(again.claim);
+    assert_eq!(store.pull_job().unwrap().unwrap().attempts, 2);
   }
 
   #[test]
@@ -1026,7 +477,7 @@ mod tests {
     assert_eq!(job.id, id);
     store.fulfill(id, b"v").unwrap();
     store.release(job.claim);
-    let note = store.pull_notification();
+    let note = store.pull_notification(&[]);
     // 1.2.0 made no waiting/ marker here by hand, so only the state says a target waits.
     assert!(note.unwrap().is_none());
     let delivery = store.delivery(id).unwrap().unwrap();

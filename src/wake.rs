@@ -1,5 +1,5 @@
-//! Waking waiting pulls: a generation counter bumped by filesystem events on `pending/`,
-//! `waiting/` and `jobs/` (inotify on Linux, through the `notify` crate) and by this process's own changes.
+//! Waking waiting pulls: a generation counter bumped by filesystem events on the marker folders
+//! and `jobs/` (inotify on Linux, through the `notify` crate) and by this process's own changes.
 //! Waiters also re-check on a backstop interval, because events do not cross machines on network
 //! filesystems, and a claim released by another process makes no event at all.
 

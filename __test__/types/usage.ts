@@ -4,7 +4,7 @@
 
 import fs = require('node:fs')
 import JobStore = require('fs-job-store')
-import { Job, Notification, JobStoreError, ErrorCode, JobStoreOptions, ResponseFailure } from 'fs-job-store'
+import { Job, Notification, JobStoreError, ErrorCode, JobStoreOptions, ResponseFailure, Created, KeyedCreated, ScheduledSlot } from 'fs-job-store'
 
 /** Compiles only when `A` and `B` are the same type (so `any` does not pass for `string`). */
 type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends <G>() => G extends B ? 1 : 2 ? true : false
@@ -267,7 +267,7 @@ async function operating(): Promise<void> {
   const info = await store.get('job-x')
   same<Equal<typeof info.request, Calc>>()
   same<Equal<typeof info.waiting, Email[]>>()
-  same<Equal<typeof info.state, 'pending' | 'delayed' | 'fulfilled' | 'failed'>>()
+  same<Equal<typeof info.state, 'pending' | 'delayed' | 'fulfilled' | 'failed' | 'cancelled'>>()
   same<Equal<typeof info.fulfilledAt, Date | null | undefined>>()
   same<Equal<typeof info.createdAt, Date | null>>()
   store.get('job-x', (_err, i) => console.log(i.createdAt?.toISOString()))
@@ -301,4 +301,64 @@ async function operating(): Promise<void> {
   await store.remove('job-x', { force: 'yes' })
 }
 
-export { reportFailure, withPromises, withCallbacks, untyped, misuse, operating }
+async function runtime(): Promise<void> {
+  const worker = store.process(
+    async (job, { signal }) => {
+      same<Equal<typeof job, Job<Calc>>>()
+      same<Equal<typeof signal, AbortSignal>>()
+      same<Equal<typeof job.signal, AbortSignal>>()
+      await job.progress({ done: 1, of: 3 })
+      return { sum: job.request.calculate.length }
+    },
+    { concurrency: 8, timeoutMs: 30000 },
+  )
+  same<Equal<typeof worker.running, number>>()
+  worker.on('completed', (job, result) => {
+    same<Equal<typeof job, Job<Calc>>>()
+    same<Equal<typeof result, { sum: number }>>()
+  })
+  worker.on('failed', (_job, _error, retryAt) => same<Equal<typeof retryAt, Date | null>>())
+  worker.on('error', (err) => console.log(err.code))
+  worker.on('drained', () => console.log('drained'))
+  await worker.close({ timeoutMs: 10000 })
+  const deliverer = store.deliver(async (target, { id, value, signal }) => {
+    same<Equal<typeof target, Email>>()
+    console.log(id, value.length, signal.aborted)
+  })
+  deliverer.on('failed', (target, _error, { retryAt }) => console.log(target.email, retryAt.getTime()))
+  await deliverer.close()
+  await store.cancel('job-x', { reason: 'not needed' })
+  store.cancel('job-x', (err) => console.log(err?.code === 'ECANCELED'))
+  const info = await store.get('job-x')
+  same<Equal<typeof info.cancelReason, string | null | undefined>>()
+  same<Equal<(typeof store.stats extends () => Promise<infer S> ? S : never)['cancelled'], number>>()
+  // @ts-expect-error concurrency is a number
+  store.process(async () => undefined, { concurrency: 'many' })
+  // @ts-expect-error a handler is a function
+  store.process('handler')
+  // @ts-expect-error reason is a string
+  await store.cancel('job-x', { reason: 42 })
+}
+
+export { reportFailure, withPromises, withCallbacks, untyped, misuse, operating, runtime }
+
+async function producing(): Promise<void> {
+  const keyed = await store.create({ calculate: '1+1' }, { key: 'account-42', priority: 5 })
+  same<Equal<typeof keyed, KeyedCreated>>()
+  const plain = await store.create({ calculate: '1+1' }, { priority: -3 })
+  same<Equal<typeof plain, Created>>()
+  const many = await store.createMany([{ calculate: '1+2' }, { calculate: '2+2' }], { priority: 1 })
+  same<Equal<typeof many, Created[]>>()
+  // @ts-expect-error createMany takes no key
+  await store.createMany([{ calculate: '1+2' }], { key: 'k' })
+  await store.schedule('nightly', { cron: '0 3 * * *', tz: 'Europe/Paris' }, { calculate: '0+0' }, { priority: 2 })
+  await store.schedule('tick', { everyMs: 60000 }, { calculate: '0+1' })
+  // @ts-expect-error a rule is cron or everyMs, not both
+  await store.schedule('both', { cron: '* * * * *', everyMs: 1000 }, { calculate: '0+1' })
+  for (const s of await store.schedules()) same<Equal<typeof s.request, Calc>>()
+  same<Equal<Awaited<ReturnType<typeof store.unschedule>>, boolean>>()
+  const job = await store.pullJob()
+  if (job) same<Equal<typeof job.schedule, ScheduledSlot | null>>()
+}
+
+export { producing }

@@ -38,6 +38,29 @@ const ROLES = {
     return loop(n, () => sys.take(), (job) => sys.finish(job), warmup)
   },
 
+  /** W1m: `n` jobs made by one createMany. */
+  async createMany(sys, { n }) {
+    const requests = Array.from({ length: n }, (_, i) => ({ i }))
+    const t0 = now()
+    const ids = await sys.createMany(requests)
+    return { n: ids.length, secs: secsSince(t0) }
+  },
+
+  /** W2r: `n` jobs done by store.process with `concurrency`, each handler waiting `sleepMs`;
+   * timed from the start to the n-th completion. */
+  async process(sys, { n, seed, concurrency = 1, sleepMs = 0 }) {
+    if (seed) sys.seed(n)
+    const t0 = now()
+    const worker = sys.process(concurrency, sleepMs)
+    let done = 0
+    const secs = await new Promise((resolve, reject) => {
+      worker.on('completed', () => ++done === n && resolve(secsSince(t0)))
+      worker.on('error', reject)
+    })
+    await worker.close()
+    return { n: done, secs }
+  },
+
   /** W4: pull a notification, deliver, done. */
   async notify(sys, { n }) {
     return loop(n, () => sys.takeNote(), (note) => sys.finishNote(note))

@@ -20,6 +20,7 @@ async function ours({ dir, durable, oursRoot }) {
     async create(request) {
       return (await store.create(request)).id
     },
+    createMany: (requests) => store.createMany(requests),
     take: () => store.pullJob(),
     async finish(job) {
       await job.fulfill(VALUE)
@@ -30,6 +31,11 @@ async function ours({ dir, durable, oursRoot }) {
     async finishNote(note) {
       await note.done(null, note.waiting)
       return note.id
+    },
+    /** The worker runtime (store.process) with a handler that waits `sleepMs`, then answers VALUE. */
+    process(concurrency, sleepMs) {
+      const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+      return store.process(async () => (sleepMs > 0 ? wait(sleepMs).then(() => VALUE) : VALUE), { concurrency })
     },
     close: () => store.close(),
   }

@@ -34,6 +34,8 @@ struct Args {
   n: Option<usize>,
   durable: bool,
   notify: bool,
+  /// Jobs are spread over this many priorities (see `with_priority`).
+  priorities: usize,
 }
 
 fn parse_args() -> Args {
@@ -45,6 +47,7 @@ fn parse_args() -> Args {
     n: None,
     durable: false,
     notify: false,
+    priorities: 1,
   };
   while let Some(flag) = it.next() {
     match flag.as_str() {
@@ -55,6 +58,10 @@ fn parse_args() -> Args {
       }
       "--durable" => args.durable = true,
       "--notify" => args.notify = true,
+      "--priorities" => {
+        let v = it.next().unwrap_or_else(|| usage("--priorities needs a number"));
+        args.priorities = v.parse().unwrap_or_else(|_| usage("--priorities needs a number"));
+      }
       other => usage(&format!("unknown argument {other}")),
     }
   }
@@ -65,7 +72,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(why: &str) -> ! {
-  eprintln!("floor: {why}\nusage: floor create|seed|drain|notify --dir D [--n N] [--durable] [--notify]");
+  eprintln!("floor: {why}\nusage: floor create|seed|drain|notify --dir D [--n N] [--durable] [--notify] [--priorities K]");
   exit(2)
 }
 
@@ -216,6 +223,18 @@ fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
   }
 }
 
+/// Job `i` of `k` priorities spread around 0 (k = 3: 1, 0, -1), named as fs-job-store names a
+/// job of that priority, so that names sort by priority first.
+fn with_priority(id: &str, i: usize, k: usize) -> String {
+  let priority = (k / 2) as i64 - i as i64;
+  let rest = id.strip_prefix("job-").unwrap_or(id);
+  match priority {
+    0 => id.to_owned(),
+    p if p > 0 => format!("job-+{}-{rest}", 9 - p.min(9)),
+    p => format!("job-~{}-{rest}", (-p).min(9)),
+  }
+}
+
 /// Names that sort by creation and never collide between runs or processes.
 fn id_maker() -> impl FnMut(usize) -> String {
   let start = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
@@ -266,9 +285,10 @@ fn run(args: &Args) -> std::io::Result<Timing> {
   match args.cmd.as_str() {
     "create" | "seed" if !args.notify => {
       let n = args.n.unwrap_or_else(|| usage("--n is required"));
+      let k = args.priorities.max(1);
       timed(n, |i| {
         let state = format!("{{\"version\":0,\"state\":1,\"waiting\":[],\"request\":{{\"i\":{i}}}}}");
-        store.create(&next_id(i), state.as_bytes()).map(|()| true)
+        store.create(&with_priority(&next_id(i), i % k, k), state.as_bytes()).map(|()| true)
       })
     }
     "seed" => {
