@@ -3,25 +3,27 @@
 //
 // Each filesystem is made on a small image file on a loop device. A driver process
 // (fixtures/every-state-change.js) runs every state change a job can go through on a durable
-// store there, under strace, which stops it with SIGSTOP as each fsync/fdatasync returns; the
-// driver also stops itself right after printing each acknowledgement. At every stop the image
-// file is copied (`cp --sparse=always`): the copy holds exactly the blocks the filesystem had
-// sent to its disk, which is what a power cut at that moment would leave. (ext4 and btrfs are
-// mounted with commit=300, so nothing reaches the disk but what an fsync sends.)
+// store there, under strace, which stops it with SIGSTOP as each fsync, fdatasync or syncfs
+// returns; the driver also stops itself right after printing each acknowledgement. At every stop
+// the image file is copied (`cp --sparse=always`): the copy holds exactly the blocks the
+// filesystem had sent to its disk, which is what a power cut at that moment would leave.
 //
 // strace's `inject=…:signal=SIGSTOP` delivers the signal on the way out of the system call (seen
-// here: the data the fsync wrote is in the copy, and strace logs `fsync(…) = 0` before the
-// SIGSTOP), so each "fsync" cut is the disk right after that fsync completed. Together with the
-// cuts at acknowledgements this covers every state the disk goes through, since nothing else
-// reaches it.
+// here: the data an fsync wrote is in the copy, and strace logs `fsync(…) = 0` before the
+// SIGSTOP), so each such cut is the disk right after that flush completed. Between flushes nothing
+// reaches the disk in a run this short (ext4 and btrfs are mounted with commit=300; xfs pushes its
+// log every 30 s), so these cuts see every state the disk goes through, but for the inside of a
+// flush, whose atomicity is the filesystem's business.
 //
 // After the run the original is unmounted and each copy is mounted in turn (xfs with -o nouuid;
 // btrfs after `btrfs device scan --forget`, as the copies share one fsid) and checked:
 //   (a) nothing acknowledged is lost: every job is as the last acknowledgement that touched it
-//       left it (request, state, targets, value), or, for the operation in flight, as it was
-//       about to be;
-//   (b) records and markers never disagree: a pending record has a pending/ or delayed/ marker,
-//       a failed one a failed/ marker, one with targets a waiting/ marker;
+//       left it (record and value), or, for the operation in flight, as it was about to be; so
+//       is a schedule's file;
+//   (b) no record is without the marker it needs: a pending record has a pending/ or delayed/
+//       marker (delayed/ while its time is ahead) and, if it has a unique key, keys/<key>
+//       pointing to it; a failed one a failed/ marker, a cancelled one a cancelled/ marker, one
+//       with targets to notify a waiting/ marker;
 //   (c) `check({ repair: true })` mends the cut: `check()` then reports nothing, (b) holds, and
 //       pulls hand out exactly the pending jobs that are due and the fulfilled jobs with targets;
 //   (d) markers ahead of or behind their record (allowed after a cut) are each reported by
@@ -39,6 +41,9 @@ const JobStore = require('..')
 const { TIME_SCALE, tempDir, sleep, OLD } = require('./helpers')
 
 const DRIVER = path.join(__dirname, 'fixtures', 'every-state-change.js')
+/** The calls that send what a filesystem holds to its disk: each is a cut (createMany flushes a
+ * batch with one syncfs). */
+const FLUSHES = 'fsync,fdatasync,syncfs'
 const MiB = 1024 * 1024
 
 const FILESYSTEMS = [
@@ -145,7 +150,7 @@ async function runDriver(cleanup, work, storeDir, atStop) {
   const log = path.join(work, 'strace.log')
   const outFd = fs.openSync(out, 'w')
   const errFd = fs.openSync(err, 'w')
-  const args = ['-f', '-qq', '-y', '-o', log, '-e', 'trace=fsync,fdatasync', '-e', 'inject=fsync,fdatasync:signal=SIGSTOP']
+  const args = ['-f', '-qq', '-y', '-o', log, '-e', `trace=${FLUSHES}`, '-e', `inject=${FLUSHES}:signal=SIGSTOP`]
   const strace = spawn('strace', [...args, process.execPath, DRIVER, storeDir], { stdio: ['ignore', outFd, errFd], env })
   fs.closeSync(outFd)
   fs.closeSync(errFd)
@@ -191,8 +196,9 @@ async function runDriver(cleanup, work, storeDir, atStop) {
     logAt = text.length
     const signal = segment.slice(segment.lastIndexOf('--- SIGSTOP {'))
     const kind = /si_code=SI_USER/.test(signal) ? 'ack' : 'fsync'
-    const calls = [...segment.matchAll(/(fsync|fdatasync)\(\d+<([^>]*)>/g)]
-    const fsynced = kind === 'fsync' && calls.length > 0 ? path.relative(storeDir, calls.at(-1)[2]) || '.' : null
+    const calls = [...segment.matchAll(/(fsync|fdatasync|syncfs)\(\d+<([^>]*)>/g)]
+    const last = calls.at(-1)
+    const fsynced = kind === 'fsync' && last ? `${last[1] === 'syncfs' ? 'the filesystem (syncfs) of ' : ''}${path.relative(storeDir, last[2]) || '.'}` : null
     const acks = printed(out).filter((line) => line.op).length
     atStop({ acks, kind, fsynced, n: stops++, at: Date.now() })
     process.kill(driver, 'SIGCONT')
@@ -212,9 +218,18 @@ const ls = (dir) => {
   }
 }
 
-/** What the folder holds, read directly: records, values and markers. */
+/** What the folder holds, read directly: records, values, markers, and keys (name: target). */
 function scan(dir) {
-  const found = { exists: fs.existsSync(dir), jobs: new Map(), damaged: [], markers: { pending: new Set(), waiting: new Set(), failed: new Set(), delayed: new Map() } }
+  const found = {
+    exists: fs.existsSync(dir),
+    jobs: new Map(),
+    damaged: [],
+    markers: { pending: new Set(), waiting: new Set(), failed: new Set(), cancelled: new Set(), delayed: new Map() },
+    keys: new Map(),
+  }
+  for (const name of ls(path.join(dir, 'keys'))) {
+    if (!name.startsWith('%lock-')) found.keys.set(name, fs.readlinkSync(path.join(dir, 'keys', name)))
+  }
   for (const id of ls(path.join(dir, 'jobs'))) {
     let state
     try {
@@ -231,7 +246,7 @@ function scan(dir) {
     }
     found.jobs.set(id, { state, value })
   }
-  for (const kind of ['pending', 'waiting', 'failed']) for (const id of ls(path.join(dir, kind))) found.markers[kind].add(id)
+  for (const kind of ['pending', 'waiting', 'failed', 'cancelled']) for (const id of ls(path.join(dir, kind))) found.markers[kind].add(id)
   for (const name of ls(path.join(dir, 'delayed'))) {
     const m = /^(\d{15})-(.+)$/.exec(name)
     if (m) found.markers.delayed.set(m[2], [...(found.markers.delayed.get(m[2]) || []), Number(m[1])])
@@ -239,28 +254,41 @@ function scan(dir) {
   return found
 }
 
-/** A record's phase as the store reads it (state.rs): 2 fulfilled; 1 pending, or failed with failedAt. */
-const phase = (state) => (state.state === 2 ? 'fulfilled' : state.failedAt !== undefined ? 'failed' : 'pending')
+/** A record's phase as the store reads it (state.rs): 2 fulfilled; 1 pending, or cancelled with
+ * cancelledAt, or failed with failedAt. */
+const phase = (state) => (state.state === 2 ? 'fulfilled' : state.cancelledAt !== undefined ? 'cancelled' : state.failedAt !== undefined ? 'failed' : 'pending')
+
+/** The name of a key's link in keys/ (keys.rs): letters, digits, `_`, `-`, `.` (not first) as
+ * they are, every other byte as %XX. */
+const keyName = (key) =>
+  [...Buffer.from(key)].map((b, i) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(b)) || (b === 0x2e && i > 0) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('')
 
 /** Where records and markers disagree, the folder as it was at `at` (ms since the epoch).
  * `missing` breaks (b); `extra` is allowed after a cut. */
 function disagreements(found, at) {
   const missing = []
   const extra = []
-  const { pending, waiting, failed, delayed } = found.markers
+  const { pending, waiting, failed, cancelled, delayed } = found.markers
   for (const [id, { state, value }] of found.jobs) {
     const p = phase(state)
+    // Targets of a cancelled job wait for a value that will never come: no notifier looks.
+    const notified = state.waiting.length > 0 && p !== 'cancelled'
     if (p === 'pending' && !pending.has(id) && !delayed.has(id)) missing.push({ id, what: 'record says pending, but it has no pending/ or delayed/ marker' })
+    if (p === 'pending' && state.key !== undefined && found.keys.get(keyName(state.key)) !== `../jobs/${id}`) {
+      missing.push({ id, what: `record holds key ${JSON.stringify(state.key)}, but keys/${keyName(state.key)} does not point to it: a create with that key would make a second job` })
+    }
     if (p === 'pending' && state.runAt > at && !delayed.has(id)) {
       missing.push({ id, what: `record says not before ${new Date(state.runAt).toISOString()}, ${state.runAt - at} ms after the cut, but it has no delayed/ marker: it would be pulled before its time` })
     }
     if (p === 'failed' && !failed.has(id)) missing.push({ id, what: 'record says failed, but it has no failed/ marker' })
-    if (state.waiting.length > 0 && !waiting.has(id)) missing.push({ id, what: `record has ${state.waiting.length} target(s) waiting, but it has no waiting/ marker` })
+    if (p === 'cancelled' && !cancelled.has(id)) missing.push({ id, what: 'record says cancelled, but it has no cancelled/ marker' })
+    if (notified && !waiting.has(id)) missing.push({ id, what: `record has ${state.waiting.length} target(s) waiting, but it has no waiting/ marker` })
     if (p === 'fulfilled' && value === null) missing.push({ id, what: 'record says fulfilled, but it has no value file' })
     if (p !== 'pending' && pending.has(id)) extra.push({ id, what: `record says ${p}, but it is still in pending/` })
     if (p !== 'failed' && failed.has(id)) extra.push({ id, what: `record says ${p}, but it is still in failed/` })
+    if (p !== 'cancelled' && cancelled.has(id)) extra.push({ id, what: `record says ${p}, but it is in cancelled/` })
     if (p !== 'pending' && delayed.has(id)) extra.push({ id, what: `record says ${p}, but it is still in delayed/` })
-    if (state.waiting.length === 0 && waiting.has(id)) extra.push({ id, what: 'record has no targets, but it is in waiting/' })
+    if (!notified && waiting.has(id)) extra.push({ id, what: `record has no targets to notify (${p}, ${state.waiting.length} target(s)), but it is in waiting/` })
   }
   for (const [kind, ids] of Object.entries(found.markers)) {
     for (const id of ids.keys()) if (!found.jobs.has(id)) extra.push({ id, what: `${kind}/ marker of a job that does not exist` })
@@ -342,6 +370,7 @@ for (const spec of FILESYSTEMS) {
       if (!r) return 'no job'
       const { state } = r
       const parts = [phase(state)]
+      if (state.key !== undefined) parts.push(`key ${JSON.stringify(state.key)}`)
       if (phase(state) === 'fulfilled') parts.push(`value ${r.value === null ? 'missing' : JSON.stringify(Buffer.from(r.value, 'base64').toString())}`)
       if (state.runAt !== undefined && phase(state) === 'pending') parts.push('delayed')
       parts.push(`version ${state.version}`, `request ${JSON.stringify(state.request)}`, `waiting ${JSON.stringify(state.waiting)}`, `${(state.failures || []).length} failure(s)`)
@@ -405,6 +434,25 @@ for (const spec of FILESYSTEMS) {
         }
       }
 
+      // Files other than jobs' (schedules) likewise.
+      const files = new Map()
+      for (const { n, op, files: made = {} } of acks.slice(0, cut.acks)) for (const [rel, content] of Object.entries(made)) files.set(rel, { content, by: `#${n} ${op}` })
+      const rels = new Set([...files.keys(), ...Object.keys((inFlight && inFlight.files) || {})])
+      for (const rel of rels) {
+        const allowed = [files.has(rel) ? files.get(rel).content : null]
+        if (inFlight && inFlight.files && rel in inFlight.files) allowed.push(inFlight.files[rel])
+        let actual = null
+        try {
+          actual = fs.readFileSync(path.join(dir, rel), 'utf8')
+        } catch (err) {
+          if (err.code !== 'ENOENT') throw err
+        }
+        if (!allowed.includes(actual)) {
+          const said = files.has(rel) ? `acknowledged by ${files.get(rel).by} as ${JSON.stringify(allowed[0])}` : 'never acknowledged'
+          problems.lost.push(`${where}: ${rel} ${said}${allowed.length > 1 ? `; or, ${inFlight.op} in flight: ${JSON.stringify(allowed[1])}` : ''}; found: ${JSON.stringify(actual)}`)
+        }
+      }
+
       // (b) No record without the marker it needs.
       const { missing, extra } = disagreements(found, cut.at)
       for (const { id, what } of missing) problems.disagree.push(`${where}: ${name(id)}: ${what}`)
@@ -440,8 +488,14 @@ for (const spec of FILESYSTEMS) {
         // marker of a job that is no longer pending.
         const count = (p) => records.filter((r) => r.phase === p).length
         const stats = await store.stats()
-        const expected = { pending: count('pending'), fulfilled: count('fulfilled'), failed: count('failed'), waiting: records.filter((r) => r.state.waiting.length > 0).length }
-        const seen = { pending: stats.pending + stats.delayed, fulfilled: stats.fulfilled, failed: stats.failed, waiting: stats.waiting }
+        const expected = {
+          pending: count('pending'),
+          fulfilled: count('fulfilled'),
+          failed: count('failed'),
+          cancelled: count('cancelled'),
+          waiting: records.filter((r) => r.state.waiting.length > 0 && r.phase !== 'cancelled').length,
+        }
+        const seen = { pending: stats.pending + stats.delayed, fulfilled: stats.fulfilled, failed: stats.failed, cancelled: stats.cancelled, waiting: stats.waiting }
         if (JSON.stringify(seen) !== JSON.stringify(expected)) problems.unreported.push(`${where}: after repair and a round of pulls, stats() counts ${JSON.stringify(seen)} (pending + delayed as pending) but the records say ${JSON.stringify(expected)}`)
       } finally {
         await store.close()
