@@ -9,16 +9,18 @@
 // under `strace -f -y`, which names the folder behind every descriptor. From the trace, each
 // change of a name in a folder (symlink, rename (both folders), unlink, rmdir, mkdir, link, an
 // open with O_CREAT) must be followed by an fsync of that folder that starts after the change
-// and before the next write to fd 1. A folder renamed meanwhile (a job folder built in tmp/ and
+// and before the next write to fd 1; a syncfs (createMany flushes a batch so) or sync covers
+// every change made before it (the run has one filesystem). A folder renamed meanwhile (a job folder built in tmp/ and
 // published into jobs/) keeps what it owes under its new name.
 //
 // Exempt, as the store intends:
 // - names directly in the store's tmp/: temporary files and the remains of a removed job come and
 //   go there, and nothing acknowledged depends on any of them (the sweep and check tidy what a
 //   cut leaves). What is built in a folder inside tmp/ is not exempt: that folder becomes a job.
-// - lock files made with O_CREAT in a job folder (`jobs/<id>/*.lock`): they carry no data a
-//   acknowledgement depends on, and any open makes them again. (work.lock also counts attempts,
-//   one byte per claim, which no fsync guards: a pull acknowledges nothing durable.)
+// - lock files made with O_CREAT (`jobs/<id>/*.lock`, `keys/%lock-NN`, `schedules/<name>.lock`):
+//   they carry no data an acknowledgement depends on, and any open makes them again. (work.lock
+//   also counts attempts, one byte per claim, which no fsync guards: a pull acknowledges nothing
+//   durable.)
 // Opening a store makes its folders; they must be durable by its first acknowledgement.
 
 const test = require('node:test')
@@ -29,7 +31,7 @@ const { execFileSync, spawn } = require('node:child_process')
 const { ROOT, tempDir } = require('./helpers')
 
 const DRIVER = path.join(__dirname, 'fixtures', 'every-state-change.js')
-const CALLS = 'symlink,symlinkat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,link,linkat,openat,openat2,fsync,fdatasync,write'
+const CALLS = 'symlink,symlinkat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,link,linkat,openat,openat2,fsync,fdatasync,syncfs,sync,write'
 
 function haveStrace() {
   try {
@@ -59,6 +61,11 @@ const GROUPS = {
   'pull-promote': 'promote (a pull once delayed jobs are due)',
   update: 'update',
   done: 'done (unqueue)',
+  cancel: 'cancel (of a pending, a failed and a held job)',
+  createMany: 'createMany',
+  'create-keyed': 'create with a unique key (and taking over the key of an ended job)',
+  schedule: 'schedule and unschedule',
+  unschedule: 'schedule and unschedule',
   remove: 'remove',
 }
 
@@ -131,8 +138,11 @@ function audit(calls, acks, storeDir) {
   const exempt = (full, how) => {
     const folder = path.dirname(full)
     if (folder === path.join(storeDir, 'tmp')) return true
-    const inJob = path.dirname(folder) === path.join(storeDir, 'jobs')
-    return how === 'create' && inJob && full.endsWith('.lock')
+    const lock =
+      (path.dirname(folder) === path.join(storeDir, 'jobs') && full.endsWith('.lock')) ||
+      (folder === path.join(storeDir, 'keys') && path.basename(full).startsWith('%lock-')) ||
+      (folder === path.join(storeDir, 'schedules') && full.endsWith('.lock'))
+    return how === 'create' && lock
   }
   const change = (call, full, how = 'name') => {
     if (!within(full) || exempt(full, how)) return
@@ -160,7 +170,7 @@ function audit(calls, acks, storeDir) {
   const events = []
   for (const call of calls) {
     if (call.result.startsWith('-1')) continue // failed: changed nothing
-    const isFsync = call.name === 'fsync' || call.name === 'fdatasync'
+    const isFsync = ['fsync', 'fdatasync', 'syncfs', 'sync'].includes(call.name)
     const isAck = call.name === 'write' && call.args.startsWith('1<')
     events.push({ call, at: isFsync || isAck ? call.entry : call.exit, isFsync, isAck })
   }
@@ -189,7 +199,8 @@ function audit(calls, acks, storeDir) {
     }
     const a = args(call.args)
     if (isFsync) {
-      owed.delete(a[0].fd)
+      if (call.name === 'syncfs' || call.name === 'sync') owed = new Map()
+      else owed.delete(a[0].fd)
       continue
     }
     switch (call.name) {
