@@ -24,7 +24,7 @@ test('higher priorities are pulled first, the oldest first among equals, by conc
   const taken = [...JSON.parse(a.stdout), ...JSON.parse(b.stdout)].sort((x, y) => (BigInt(x[0]) < BigInt(y[0]) ? -1 : 1)).map((x) => x[1])
   assert.equal(taken.length, made.length, 'each job pulled once')
   // Pulls of two processes interleave, so compare priorities rank by rank, allowing neighbours to swap.
-  const rank = new Map(order.map((id, i) => [id, made.find((j) => j.id === id).priority]))
+  const rank = new Map(order.map((id) => [id, made.find((j) => j.id === id).priority]))
   const priorities = taken.map((id) => rank.get(id))
   for (let i = 2; i < priorities.length; i++) assert.ok(priorities[i] <= priorities[i - 2], `no job overtakes one two ranks above: ${priorities}`)
   assert.deepEqual(new Set(taken), new Set(order))

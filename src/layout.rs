@@ -80,6 +80,8 @@ pub fn is_job_file(name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Layout {
   root: PathBuf,
+  /// Whether the folders it makes are fsynced.
+  durable: bool,
 }
 
 /// Whether a store may change its folder.
@@ -95,7 +97,11 @@ impl Layout {
   /// sub-folders are made; read-only, nothing is, and a folder with none of `jobs/`, `pending/`,
   /// `waiting/` is refused (`ENOTSTORE`). A sub-folder that is a link or not a folder is refused
   /// (`ECORRUPT`): the store never works through a link.
-  pub fn open(root: &Path, access: Access) -> Result<(Layout, Folder)> {
+  ///
+  /// With `durable`, what it makes is fsynced before it returns (the store folder's entry in its
+  /// parent, the sub-folders' entries in the store folder), so the first acknowledged change
+  /// never rests on a folder a power cut could take back.
+  pub fn open(root: &Path, access: Access, durable: bool) -> Result<(Layout, Folder)> {
     if root.as_os_str().is_empty() {
       return Err(StoreError::new(
         Code::InvalidArgValue,
@@ -117,13 +123,20 @@ impl Layout {
       }
       Ok(_) => {}
       Err(e) if e.kind() == io::ErrorKind::NotFound && access == Access::ReadWrite => {
-        std::fs::create_dir_all(root).map_err(|e| StoreError::io(&e, Op::CreateFolder, root))?
+        std::fs::create_dir_all(root).map_err(|e| StoreError::io(&e, Op::CreateFolder, root))?;
+        if durable {
+          // Read only, never written: the parent holds the new folder's name.
+          let parent = root.parent().filter(|p| !p.as_os_str().is_empty());
+          let synced =
+            std::fs::File::open(parent.unwrap_or(Path::new("."))).and_then(|d| d.sync_all());
+          synced.map_err(|e| StoreError::io(&e, Op::Fsync, parent.unwrap_or(root)))?;
+        }
       }
       Err(e) => return Err(StoreError::io(&e, Op::OpenFolder, root)),
     }
     let root = std::fs::canonicalize(root).map_err(|e| StoreError::io(&e, Op::Resolve, root))?;
     let folder = Folder::open(&root).map_err(|e| StoreError::io(&e, Op::OpenFolder, &root))?;
-    let layout = Layout { root };
+    let layout = Layout { root, durable };
     let found = layout.check_folders(&folder)?;
     match access {
       Access::ReadWrite => layout.make_folders(&folder)?,
@@ -174,12 +187,18 @@ impl Layout {
   /// Creates the sub-folders that are missing; done on open, and again when one was removed
   /// while the store was in use (1.2.0 made them on demand too).
   pub fn make_folders(&self, folder: &Folder) -> Result<()> {
+    let mut made = false;
     for sub in SUB_FOLDERS {
       match folder.mkdir(sub) {
-        Ok(()) => {}
+        Ok(()) => made = true,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(StoreError::io(&e, Op::CreateFolder, &folder.full(sub))),
       }
+    }
+    if made && self.durable {
+      folder
+        .sync_dir(".")
+        .map_err(|e| StoreError::io(&e, Op::Fsync, &self.root))?;
     }
     self.check_folders(folder).map(drop)
   }
@@ -534,12 +553,12 @@ mod tests {
   #[test]
   fn linked_or_file_sub_folders_are_refused_and_read_only_makes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Layout::open(dir.path(), Access::ReadOnly).unwrap_err();
+    let err = Layout::open(dir.path(), Access::ReadOnly, false).unwrap_err();
     assert_eq!(err.code, Code::NotStore);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.path().join("tmp")).unwrap();
-    let err = Layout::open(dir.path(), Access::ReadWrite).unwrap_err();
+    let err = Layout::open(dir.path(), Access::ReadWrite, false).unwrap_err();
     assert_eq!(err.code, Code::Corrupt);
     assert!(err.message.contains("tmp"), "{}", err.message);
   }

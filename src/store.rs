@@ -140,7 +140,8 @@ impl Store {
   /// `options.on_lost_claim`, the store's claims are watched for loss until it is closed or
   /// dropped.
   pub fn open(dir: &Path, options: Options) -> Result<Arc<Store>> {
-    let (layout, folder) = Layout::open(dir, options.access)?;
+    let durable = options.durability == Durability::Durable;
+    let (layout, folder) = Layout::open(dir, options.access, durable)?;
     let inline = options.inline.unwrap_or(match folder.filesystem() {
       Filesystem::Tmpfs => true,
       Filesystem::LocalDisk => options.durability == Durability::Relaxed,
