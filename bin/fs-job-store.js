@@ -26,6 +26,7 @@ Commands:
                                      delete old fulfilled jobs with no waiting targets (e.g. 7d, 12h)
   remove DIR ID [--force]            delete one job (--force: even a pending one or one with targets)
   check DIR [--repair]               list problems in the folder; --repair fixes markers and leftovers
+  doctor DIR                         whether the folder's filesystem can hold a store safely, and how
 
 Every command takes --json for machine-readable output and --help for its own usage.`,
   stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled, waiting, failed, delayed and\ncancelled jobs, and the age of the oldest pending job.',
@@ -41,6 +42,8 @@ Every command takes --json for machine-readable output and --help for its own us
   prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--failed] [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago;\nwith --failed, also failed jobs set aside more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
   check:
     'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged or unreadable state.json files, job\nfolders that are links, markers pointing nowhere (with their age) or missing, leftover temporary\nfiles. Only reads, unless --repair: that fixes markers and the store\'s own leftovers (markers\npointing nowhere only once older than 15 minutes, as a create in flight may own one); it never\ndeletes a job\'s request or value. Exits 1 when problems remain.',
+  doctor:
+    'Usage: fs-job-store doctor DIR [--json]\n\nWhether DIR (a store, or a folder meant for one) can hold a store safely: the filesystem and its\nmount options, probes of what the store relies on (locks between two processes, exclusive\ncreates, renames, folder fsyncs, file events, the file server\'s clock), a verdict (safe, safe\nwith settings, unsafe) and the settings to use. The probes run in a temporary folder inside DIR\n(inside its tmp/ when DIR is a store), removed afterwards. Exits 1 when unsafe.',
   remove: 'Usage: fs-job-store remove DIR ID [--force] [--json]\n\nDeletes one fulfilled job with no waiting targets. --force deletes it even if it is pending or\nhas targets waiting. A job held by a worker or notifier is never deleted.',
 }
 
@@ -64,6 +67,7 @@ const COMMANDS = {
   prune: { args: ['DIR'], options: { 'older-than': { type: 'string' }, failed: { type: 'boolean' } } },
   remove: { args: ['DIR', 'ID'], options: { force: { type: 'boolean' } } },
   check: { args: ['DIR'], options: { repair: { type: 'boolean' } } },
+  doctor: { args: ['DIR'], options: {} },
 }
 const COMMON = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
 
@@ -269,6 +273,21 @@ const commands = {
     console.log(`fs-job-store work: pulling jobs from ${dir} for ${module} (concurrency ${concurrency})`)
     await new Promise((resolve) => worker.once('close', resolve))
     return ''
+  },
+  async doctor({ positional, json }) {
+    const dir = positional[0]
+    if (!dir) throw new UsageError('missing DIR: name the folder to examine')
+    let stat
+    try {
+      stat = fs.statSync(dir)
+    } catch {
+      throw new UsageError(`no folder at ${dir}: doctor examines an existing folder and never makes one`)
+    }
+    if (!stat.isDirectory()) throw new UsageError(`${dir} is not a folder`)
+    const doctor = require('./doctor')
+    const report = await doctor.doctor(dir)
+    if (report.verdict === doctor.UNSAFE) process.exitCode = 1
+    return json ? report : doctor.format(report)
   },
   async remove({ positional, values, json }) {
     if (!positional[1]) throw new UsageError('missing ID: name the job to remove')
