@@ -496,6 +496,12 @@ declare namespace JobStore {
     /** Fire the folder's schedules from this process even without a worker (default `false`). */
     schedules?: boolean
     /**
+     * How often (ms) a waiting pull looks whether another machine added work: one `lstat` of the
+     * marker folder, a full look only when it changed. Default 100 on network and unknown
+     * filesystems (no file event crosses machines); on local ones, events wake waits at once.
+     */
+    pollMs?: number
+    /**
      * @deprecated 1.2.0 accepted a replacement `fs` module. The native store does its own I/O,
      * so only Node's own `fs` is accepted; anything else throws.
      */

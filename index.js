@@ -52,6 +52,7 @@ class JobStore {
     const lockWait = option(options, 'lockWait', 'number')
     const readOnly = option(options, 'readOnly', 'boolean')
     const inline = options.inline === undefined || options.inline === null ? undefined : option(options, 'inline', 'boolean')
+    const pollMs = options.pollMs === undefined || options.pollMs === null ? undefined : option(options, 'pollMs', 'number')
     const maxAbandoned = count(options, 'maxAbandoned', true)
     const maxAttempts = count(options, 'maxAttempts', false)
     const backoffMs = milliseconds(options, 'backoffMs', DEFAULTS.backoffMs)
@@ -60,7 +61,7 @@ class JobStore {
     // collected even though its claim watcher holds this callback.
     const self = new WeakRef(this)
     // Throws errors of the same shape as every call's (code, message, path, errno, syscall).
-    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline }, (claim, code, message) => {
+    this._native = new NativeStore({ dir, durable, lockCheckInterval, lockWait, readOnly, maxAbandoned, maxAttempts, backoffMs, inline, pollMs }, (claim, code, message) => {
       const store = self.deref()
       if (store) store._lost(claim, code, message)
     })

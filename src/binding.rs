@@ -47,6 +47,9 @@ pub struct NativeOptions {
   /// Run quick operations on the JavaScript thread: `true`, `false`, or absent to decide from
   /// the folder's filesystem.
   pub inline: Option<bool>,
+  /// How often a waiting pull looks for work made on other machines, in milliseconds; absent to
+  /// decide from the folder's filesystem.
+  pub poll_ms: Option<f64>,
 }
 
 /// What `create` may say besides the request; `index.js` validates it first.
@@ -218,6 +221,7 @@ impl NativeStore {
         inline: options.inline,
         lock_check_interval: Duration::from_millis(options.lock_check_interval.max(1).into()),
         on_lost_claim: Some(report),
+        poll: options.poll_ms.map(wait_duration),
       },
     );
     match opened {

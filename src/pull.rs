@@ -20,7 +20,7 @@ use crate::marker::Marker;
 use crate::state::JobStatus;
 use crate::store::{PulledJob, PulledNotification, Store};
 use crate::transition::Transition;
-use crate::wake::Ended;
+use crate::wake::{Ended, Poll};
 
 impl Store {
   /// Claims the oldest pending job nobody holds, or `None` when there is none. Never waits for a
@@ -65,9 +65,13 @@ impl Store {
     token: u64,
   ) -> Result<std::result::Result<PulledJob, Ended>> {
     closed_ends_wait(self.watch_folders().and_then(|()| {
-      self
-        .wake
-        .wait_for(wait, token, || self.pull_job(), || self.until_next_due())
+      self.wake.wait_polled(
+        wait,
+        token,
+        || self.pull_job(),
+        || self.until_next_due(),
+        self.poll(&[PENDING, DELAYED]),
+      )
     }))
   }
 
@@ -79,10 +83,38 @@ impl Store {
     skip: &[String],
   ) -> Result<std::result::Result<PulledNotification, Ended>> {
     closed_ends_wait(self.watch_folders().and_then(|()| {
-      self
-        .wake
-        .wait_for(wait, token, || self.pull_notification(skip), || None)
+      self.wake.wait_polled(
+        wait,
+        token,
+        || self.pull_notification(skip),
+        || None,
+        self.poll(&[WAITING]),
+      )
     }))
+  }
+
+  /// What a waiting pull looks at between attempts on a network filesystem (see
+  /// [`Wake::wait_polled`]): the modification times of `folders`, one `lstat` each, which move
+  /// when another machine adds a marker there.
+  fn poll(&self, folders: &'static [&'static str]) -> Option<Poll<'_>> {
+    let every = self.poll_every()?;
+    let f = self.folder().ok()?;
+    let look = move || -> Vec<Option<(f64, u64)>> {
+      folders
+        .iter()
+        .map(|dir| f.lstat(dir).ok().map(|m| (m.modified_ms, m.size)))
+        .collect()
+    };
+    let mut last = look();
+    Some(Poll {
+      every,
+      changed: Box::new(move || {
+        let now = look();
+        let changed = now != last;
+        last = now;
+        changed
+      }),
+    })
   }
 
   /// Ends the wait named `token` early; it resolves with nothing.

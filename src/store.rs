@@ -37,6 +37,10 @@ pub struct Options {
   pub inline: Option<bool>,
   /// How often held claims are checked for loss.
   pub lock_check_interval: Duration,
+  /// How often a waiting pull looks (one `lstat`) whether another machine added work; `None`
+  /// decides from the folder's filesystem: 100 ms on network and unknown filesystems, where
+  /// no event crosses machines, and only the 500 ms backstop on local ones.
+  pub poll: Option<Duration>,
   /// Told of each lost claim once, on the claim watcher's thread; `None`: losses are still
   /// detected (fenced calls fail `ECOMPROMISED`) but nobody is told when they happen.
   pub on_lost_claim: Option<LossReport>,
@@ -79,6 +83,7 @@ impl Default for Options {
       backoff: Duration::from_secs(1),
       inline: None,
       lock_check_interval: Duration::from_secs(1),
+      poll: None,
       on_lost_claim: None,
     }
   }
@@ -132,6 +137,8 @@ pub struct Store {
   pub(crate) claims: Claims,
   pub(crate) wake: Arc<Wake>,
   inline: bool,
+  /// See [`Options::poll`]; decided at open.
+  poll: Option<Duration>,
 }
 
 impl Store {
@@ -142,11 +149,15 @@ impl Store {
   pub fn open(dir: &Path, options: Options) -> Result<Arc<Store>> {
     let durable = options.durability == Durability::Durable;
     let (layout, folder) = Layout::open(dir, options.access, durable)?;
-    let inline = options.inline.unwrap_or(match folder.filesystem() {
+    let filesystem = folder.filesystem();
+    let inline = options.inline.unwrap_or(match filesystem {
       Filesystem::Tmpfs => true,
       Filesystem::LocalDisk => options.durability == Durability::Relaxed,
       Filesystem::Other => false,
     });
+    let poll = options
+      .poll
+      .or_else(|| (filesystem == Filesystem::Other).then_some(Duration::from_millis(100)));
     if options.access == Access::ReadWrite {
       leftovers::sweep(&folder);
     }
@@ -160,6 +171,7 @@ impl Store {
       claims: Claims::default(),
       wake: Arc::default(),
       inline,
+      poll,
       options,
     });
     if let Some(report) = store.options.on_lost_claim.clone() {
@@ -189,6 +201,11 @@ impl Store {
   /// network and unknown filesystems every call may block for long, so none does.
   pub fn runs_inline(&self) -> bool {
     self.inline
+  }
+
+  /// How often waiting pulls look for work made elsewhere (see [`Options::poll`]).
+  pub fn poll_every(&self) -> Option<Duration> {
+    self.poll
   }
 
   /// Whether [`Store::close`] was called.

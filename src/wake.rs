@@ -44,6 +44,13 @@ pub enum Ended {
   Closed,
 }
 
+/// What a polled wait looks at between attempts (see [`Wake::wait_polled`]).
+pub struct Poll<'a> {
+  pub every: Duration,
+  /// Whether something changed since the last look.
+  pub changed: Box<dyn FnMut() -> bool + 'a>,
+}
+
 impl Wake {
   /// Something may have become available: wake every waiter (a system call only if there is one).
   pub fn bump(&self) {
@@ -98,9 +105,30 @@ impl Wake {
     &self,
     wait: Duration,
     token: u64,
-    mut attempt: impl FnMut() -> Result<Option<T>, E>,
+    attempt: impl FnMut() -> Result<Option<T>, E>,
     next: impl Fn() -> Option<Duration>,
   ) -> Result<Result<T, Ended>, E> {
+    self.wait_polled(wait, token, attempt, next, None)
+  }
+
+  /// Like [`Wake::wait_for`], and with `poll` also looks every `poll.every` whether something
+  /// changed (one cheap call, such as a folder's modification time), making a full attempt
+  /// only when it did, or when woken, or once per [`BACKSTOP`]: on a network filesystem, where
+  /// no event crosses machines, work made elsewhere is seen within `poll.every` without listing
+  /// folders that often.
+  pub fn wait_polled<T, E>(
+    &self,
+    wait: Duration,
+    token: u64,
+    mut attempt: impl FnMut() -> Result<Option<T>, E>,
+    next: impl Fn() -> Option<Duration>,
+    mut poll: Option<Poll<'_>>,
+  ) -> Result<Result<T, Ended>, E> {
+    let interval = poll.as_ref().map_or(BACKSTOP, |p| p.every.min(BACKSTOP));
+    let mut last_attempt = Instant::now();
+    // Whether the last nap ended by a bump (or close, or cancel), or at a time `next` named.
+    let mut woken = true;
+    let mut slept_for_next = false;
     // A wait too long to add to now is a wait without end.
     let deadline = Instant::now()
       .checked_add(wait)
@@ -116,18 +144,22 @@ impl Wake {
         }
         st.generation
       };
-      match attempt() {
-        Ok(Some(found)) => break Ok(Ok(found)),
-        Ok(None) => {}
-        Err(e) => break Err(e),
+      let due = slept_for_next || last_attempt.elapsed() >= BACKSTOP;
+      if woken || due || poll.as_mut().is_some_and(|p| (p.changed)()) {
+        last_attempt = Instant::now();
+        match attempt() {
+          Ok(Some(found)) => break Ok(Ok(found)),
+          Ok(None) => {}
+          Err(e) => break Err(e),
+        }
       }
       let now = Instant::now();
       if now >= deadline {
         break Ok(Err(Ended::TimedOut));
       }
-      let nap = (deadline - now)
-        .min(BACKSTOP)
-        .min(next().unwrap_or(BACKSTOP));
+      let until_next = next().unwrap_or(BACKSTOP);
+      slept_for_next = until_next < interval && until_next < deadline - now;
+      let nap = (deadline - now).min(interval).min(until_next);
       let mut st = self.state.lock().unwrap();
       st.waiters += 1;
       let (mut st, _) = self
@@ -137,6 +169,7 @@ impl Wake {
         })
         .unwrap();
       st.waiters -= 1;
+      woken = st.generation != seen || st.closed || st.cancelled.contains(&token);
     };
     self.state.lock().unwrap().cancelled.remove(&token);
     outcome
@@ -160,6 +193,38 @@ impl Wake {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_polled_wait_attempts_when_the_look_sees_a_change_and_not_between() {
+    let wake = Arc::new(Wake::default());
+    let looks = std::cell::Cell::new(0);
+    let attempts = std::cell::Cell::new(0);
+    let started = Instant::now();
+    let found = wake.wait_polled(
+      Duration::from_secs(5),
+      1,
+      || {
+        attempts.set(attempts.get() + 1);
+        Ok::<_, ()>((attempts.get() == 2).then_some("work"))
+      },
+      || None,
+      Some(Poll {
+        every: Duration::from_millis(10),
+        changed: Box::new(|| {
+          looks.set(looks.get() + 1);
+          looks.get() == 5
+        }),
+      }),
+    );
+    assert_eq!(found, Ok(Ok("work")));
+    assert_eq!(
+      attempts.get(),
+      2,
+      "one attempt at the start, one when the look saw a change"
+    );
+    assert_eq!(looks.get(), 5);
+    assert!(started.elapsed() < BACKSTOP, "{:?}", started.elapsed());
+  }
 
   #[test]
   fn a_bump_wakes_a_waiter_before_the_backstop() {
