@@ -329,9 +329,25 @@ function judgeFilesystem(mount) {
     } else {
       advice.push(`Keep the volume's --trash-days at 1 or more${trash === undefined ? ' (could not read it from the mount\'s .config)' : ` (it is ${trash})`}: with 0, a file replaced on one client fails with ENOENT on another.`)
     }
-    advice.push('With the default 1 s metadata caches another client sees a change up to ~1 s late; --attr-cache 0 --entry-cache 0 --dir-entry-cache 0 --negative-entry-cache 0 --open-cache 0 make it ~11 ms, at ~2.5 times the cost of each metadata operation.')
+    const seconds = (ns) => `${Number(ns) / 1e9} s`
+    const caches = config && {
+      'attr-cache': config.AttrTimeout,
+      'entry-cache': config.EntryTimeout,
+      'dir-entry-cache': config.DirEntryTimeout,
+      'negative-entry-cache': config.NegEntryTimeout,
+      'open-cache': config.Meta && config.Meta.OpenCache,
+    }
+    const cached = caches ? Object.entries(caches).filter(([, ns]) => Number(ns) > 0) : undefined
+    if (!cached || cached.length > 0) {
+      const now = cached ? ` (this client: ${cached.map(([name, ns]) => `--${name} ${seconds(ns)}`).join(', ')})` : ''
+      advice.push(`With metadata caches on, another client sees a change up to their length late${now}; --attr-cache 0 --entry-cache 0 --dir-entry-cache 0 --negative-entry-cache 0 --open-cache 0 make it ~11 ms, at ~2.5 times the cost of each metadata operation.`)
+    } else {
+      advice.push('Metadata caches are off on this client: other clients\' changes are seen within ~11 ms (at ~2.5 times the cost of each metadata operation).')
+    }
     advice.push('No file events cross clients: a waiting pull on another machine sees new jobs at its next look (500 ms).')
-    advice.push('A dead or cut-off client\'s jobs come back when its session expires: 5 x --heartbeat (about 65 s at the default 12 s, measured). A client that resumes after that is told ECOMPROMISED and its late commits are refused.')
+    const heartbeat = config && config.Meta && Number(config.Meta.Heartbeat) > 0 ? Number(config.Meta.Heartbeat) : undefined
+    const expiry = heartbeat ? `5 x --heartbeat, ${seconds(5 * heartbeat)} on this client (--heartbeat ${seconds(heartbeat)})` : '5 x --heartbeat (about 65 s at the default 12 s, measured)'
+    advice.push(`A dead or cut-off client's jobs come back when its session expires: ${expiry}. A client that resumes after that is told ECOMPROMISED, and its late commits are refused once the new claim is visible to it (about 1 s after the other pull with caches off, 2 s with the defaults).`)
   } else if (type === 'ceph' || type === 'fuse.ceph-fuse' || type === 'fuse.ceph') {
     raise(SETTINGS)
     label = `${type} (CephFS)`
@@ -344,7 +360,7 @@ function judgeFilesystem(mount) {
       raise(UNSAFE)
       advice.push('Mounted with nobrl: locks stay on this machine, so two machines can work one job at once. Remount without nobrl.')
     }
-    advice.push('Not tested on SMB: the Linux client sends flock as a byte-range lock on the whole file (Linux 5.5 and later), which Windows servers make mandatory. Check that two machines exclude each other before relying on it.')
+    advice.push('Not tested on SMB: the Linux client sends flock as a byte-range lock on the whole file (kernels since early 2020; older ones keep flock local), which Windows servers make mandatory. Check that two machines exclude each other before relying on it.')
     advice.push('Symbolic links need the server\'s POSIX/Unix extensions or the mfsymlinks mount option; the exclusive-symlink probe shows whether they work here.')
     advice.push('No file events cross machines: waits on another machine see new jobs at their next look (500 ms).')
   } else if (type === 'fuse.sshfs') {
