@@ -238,15 +238,15 @@ function fileEvents(dir) {
       if (watcher) watcher.close()
       resolve(result)
     }
-    const timer = setTimeout(() => done({ ok: false, detail: 'no event within 1 s for a file made in the folder: waits here rely on their 500 ms look' }), 1000)
+    const timer = setTimeout(() => done({ ok: false, detail: 'no event within 1 s for a file made in the folder: waits here poll (pollMs: a cheap look every 100 ms by default on a network filesystem, a full one every 500 ms)' }), 1000)
     try {
       watcher = fs.watch(dir, (_, filename) => {
         if (filename === name) done({ ok: true, detail: 'an event arrived for a file made on this machine' })
       })
-      watcher.on('error', (err) => done({ ok: false, detail: `${errText(err)}: waits here rely on their 500 ms look` }))
+      watcher.on('error', (err) => done({ ok: false, detail: `${errText(err)}: waits here poll (pollMs: a cheap look every 100 ms by default on a network filesystem, a full one every 500 ms)` }))
       fs.writeFileSync(path.join(dir, name), '')
     } catch (err) {
-      done({ ok: false, detail: `${errText(err)}: waits here rely on their 500 ms look` })
+      done({ ok: false, detail: `${errText(err)}: waits here poll (pollMs: a cheap look every 100 ms by default on a network filesystem, a full one every 500 ms)` })
     }
   })
 }
@@ -315,7 +315,7 @@ function judgeFilesystem(mount) {
       advice.push('Mounted soft: a slow server turns writes into errors part way through a change. Mount hard (the default).')
     }
     raise(SETTINGS)
-    advice.push('No file events cross machines: a waiting pull on another machine sees new jobs at its next look (500 ms).')
+    advice.push('No file events cross machines: a waiting pull on another machine sees new jobs at its next poll (pollMs, 100 ms by default).')
     advice.push(`A dead or cut-off machine's jobs come back when the server's lease on its locks expires (${efs ? 'about 90 s on EFS' : 'the server\'s lease time, 90 s by default on Linux'}); a claim lost that way is reported as ECOMPROMISED and its late commits are refused.`)
     advice.push('Expect ESTALE now and then on files another machine removed; the store retries them.')
   } else if (type === 'fuse.juicefs') {
@@ -344,14 +344,14 @@ function judgeFilesystem(mount) {
     } else {
       advice.push('Metadata caches are off on this client: other clients\' changes are seen within ~11 ms (at ~2.5 times the cost of each metadata operation).')
     }
-    advice.push('No file events cross clients: a waiting pull on another machine sees new jobs at its next look (500 ms).')
+    advice.push('No file events cross clients: a waiting pull on another machine sees new jobs at its next poll (pollMs, 100 ms by default).')
     const heartbeat = config && config.Meta && Number(config.Meta.Heartbeat) > 0 ? Number(config.Meta.Heartbeat) : undefined
     const expiry = heartbeat ? `5 x --heartbeat, ${seconds(5 * heartbeat)} on this client (--heartbeat ${seconds(heartbeat)})` : '5 x --heartbeat (about 65 s at the default 12 s, measured)'
     advice.push(`A dead or cut-off client's jobs come back when its session expires: ${expiry}. A client that resumes after that is told ECOMPROMISED, and its late commits are refused once the new claim is visible to it (about 1 s after the other pull with caches off, 2 s with the defaults).`)
   } else if (type === 'ceph' || type === 'fuse.ceph-fuse' || type === 'fuse.ceph') {
     raise(SETTINGS)
     label = `${type} (CephFS)`
-    advice.push('flock is cluster-wide on CephFS (not tested here). No file events cross clients: waits on another machine see new jobs at their next look (500 ms).')
+    advice.push('flock is cluster-wide on CephFS (not tested here). No file events cross clients: waits on another machine see new jobs at their next poll (pollMs, 100 ms by default).')
     advice.push('A dead or silent client\'s jobs come back once the MDS evicts it: session_autoclose, 300 s by default. An evicted client is blocklisted, so its late writes fail.')
   } else if (type === 'cifs' || type === 'smb3') {
     raise(SETTINGS)
@@ -362,7 +362,7 @@ function judgeFilesystem(mount) {
     }
     advice.push('Not tested on SMB: the Linux client sends flock as a byte-range lock on the whole file (kernels since early 2020; older ones keep flock local), which Windows servers make mandatory. Check that two machines exclude each other before relying on it.')
     advice.push('Symbolic links need the server\'s POSIX/Unix extensions or the mfsymlinks mount option; the exclusive-symlink probe shows whether they work here.')
-    advice.push('No file events cross machines: waits on another machine see new jobs at their next look (500 ms).')
+    advice.push('No file events cross machines: waits on another machine see new jobs at their next poll (pollMs, 100 ms by default).')
   } else if (type === 'fuse.sshfs') {
     raise(SETTINGS)
     label = 'fuse.sshfs'
@@ -401,7 +401,7 @@ function judgeProbes(probes) {
     }
   }
   const events = probes.find((p) => p.name === 'file-events')
-  if (events && !events.ok) advice.push('No file events here: a waiting pull sees new jobs at its next look (500 ms), not at once.')
+  if (events && !events.ok) advice.push('No file events here: a waiting pull sees new jobs at its next poll (pollMs; a full look every 500 ms), not at once.')
   return { verdict, advice }
 }
 
