@@ -18,6 +18,8 @@ function expectedFiles() {
   const binaries = fs.readdirSync(path.join(ROOT, 'native')).filter((name) => name.endsWith('.node'))
   const { bin } = require('../package.json')
   const commands = (typeof bin === 'string' ? [bin] : Object.values(bin || {})).map((file) => path.posix.normalize(file))
+  // bin/ is packed whole: the commands and the modules they load.
+  for (const name of fs.readdirSync(path.join(ROOT, 'bin'))) if (!commands.includes(`bin/${name}`)) commands.push(`bin/${name}`)
   const docs = fs.readdirSync(path.join(ROOT, 'docs')).map((name) => `docs/${name}`)
   return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...docs, ...binaries.map((name) => `native/${name}`), ...commands].sort()
 }

@@ -254,7 +254,13 @@ impl Store {
       }
     }
     // Recorded before the job is handed out: a holder that dies from here on is counted.
-    let counted = attempts::begin(lock.file(), history.claims).is_ok();
+    let mut counted = attempts::begin(lock.file(), history.claims).is_ok();
+    if counted && self.poll_every().is_some() {
+      // On a network filesystem the attempt byte is the fencing token another machine's
+      // holder checks before it commits: flushed to the server now, not whenever the client
+      // writes back (seen taking 1–2 s on JuiceFS).
+      counted = lock.file().sync_data().is_ok();
+    }
     let claim = self
       .claims
       .hold(id, lock, counted.then_some(history.claims), true);
