@@ -74,3 +74,37 @@ async function frozen(t, commitAfterMs) {
 dtest('a frozen client: its job goes to client B after session expiry; when it resumes and commits at once, its fulfil, progress and fail are refused (ECOMPROMISED) and the job ends with B\'s value', (t) => frozen(t, 0))
 
 dtest('a frozen client that commits 3 s after resuming: refused (ECOMPROMISED), told, the job ends with B\'s value', (t) => frozen(t, 3000))
+
+dtest('a frozen client running store.process: resumed, its handler\'s value is not recorded, its signal aborts (ECOMPROMISED), the job ends with B\'s value', async (t) => {
+  t.after(() => clients.a.remount())
+  const name = storeName('frozen-process')
+  const a = await agent(t, 'a', name)
+  const b = await agent(t, 'b', name)
+  const id = await b.call('create', { request: 'work' })
+  await a.call('process', { concurrency: 1, hold: true })
+  await a.next((e) => e.event === 'started' && e.id === id, 10_000, 'the handler running on A')
+  await sleep(1000)
+  a.stop('SIGSTOP')
+  clients.a.freeze()
+  const frozeAt = Date.now()
+  let answer
+  try {
+    answer = await b.send('pull', { waitMs: 60_000 }, 70_000)
+  } finally {
+    clients.a.thaw()
+    a.stop('SIGCONT')
+  }
+  assert.equal(answer.result && answer.result.id, id, `B takes the job: ${JSON.stringify(answer)}`)
+  figure(t, 'frozen store.process on A -> its job pulled on B', answer.at - frozeAt, 'ms')
+  const go = await a.send('go', { id, value: 'A' }) // the handler returns at once
+  const aborted = await a.next((e) => e.event === 'aborted' && e.id === id, 15_000, 'the handler\'s signal aborting on A')
+  await sleep(1500)
+  await b.call('fulfill', { id, value: 'B' })
+  await b.call('release', { id })
+  const g = await b.call('get', { id })
+  t.diagnostic(`A's worker events: ${JSON.stringify(a.events.filter((e) => !['ready', 'drained'].includes(e.event)).map((e) => [e.event, e.code || e.result || '']))}; go ${JSON.stringify(go.ok)}`)
+  assert.equal(aborted.code, 'ECOMPROMISED')
+  assert.deepEqual(a.events.filter((e) => e.event === 'completed' && e.id === id), [], 'A\'s value was not recorded')
+  assert.deepEqual([g.state, g.value], ['fulfilled', 'B'])
+  assert.deepEqual(await b.call('check'), [])
+})
