@@ -63,19 +63,19 @@ async function accessLog(fn) {
   await fn()
   const ms = Date.now() - started
   const redis = redisCommands() - redisBefore
-  await sleep(300)
+  await sleep(1500) // the log's last lines come through late
   cat.kill()
   // Nothing else uses client A meanwhile: every request but the reader's own is the agent's
   // (its threads come and go, so their ids cannot be listed afterwards).
   const ops = {}
-  let n = 0
+  const lines = []
   for (const line of text.split('\n')) {
-    const m = /\[uid:\d+,gid:\d+,pid:(\d+)\] (\w+)/.exec(line)
+    const m = /\[uid:\d+,gid:\d+,pid:(\d+)\] (\w+)(.*)$/.exec(line)
     if (!m || Number(m[1]) === cat.pid || Number(m[1]) === 0) continue
     ops[m[2]] = (ops[m[2]] || 0) + 1
-    n++
+    lines.push(`${m[2]}${m[3].replace(/\[[^\]]*\]/g, '').replace(/: \(.*?\) -/, ' -').slice(0, 90)}`)
   }
-  return { n, ops, redis, ms }
+  return { n: lines.length, ops, redis, ms, lines }
 }
 
 function redisCommands() {
@@ -101,6 +101,10 @@ dtest('round trips: FUSE requests and Redis commands per create and per pull–f
     const ids = await a.call('cycles', { n: N }, 120_000)
     assert.equal(ids.length, N)
   })
+  const one = await accessLog(() => a.call('creates', { n: 1 }))
+  t.diagnostic(`the FUSE requests of one create (A's .accesslog, args shortened): ${one.lines.join(' | ')}`)
+  const oneCycle = await accessLog(() => a.call('cycles', { n: 1 }))
+  t.diagnostic(`the FUSE requests of one pull–fulfil–release cycle: ${oneCycle.lines.join(' | ')}`)
   figure(t, 'create (durable), FUSE requests per job', (creates.n / N).toFixed(1), '', perOp(creates))
   figure(t, 'create (durable), Redis commands per job', (creates.redis / N).toFixed(1), '', 'both clients\' heartbeats included')
   figure(t, 'create (durable), time per job', (creates.ms / N).toFixed(1), 'ms')
