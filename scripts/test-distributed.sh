@@ -56,12 +56,17 @@ RUN="$(mktemp -d "$TMP/fjs-distributed-run.XXXXXX")"
 case "$RUN" in *[[:space:]]*) skip "the temporary folder's path has a space: $RUN" ;; esac
 mkdir -p "$RUN/redis" "$RUN/bucket" "$RUN/mnt/a" "$RUN/mnt/b" "$RUN/logs"
 REDIS_PID=
+NODE_PID=
 
 mounted() { grep -q " $1 " /proc/self/mountinfo; }
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$NODE_PID" ]; then
+    kill -TERM "$NODE_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.2; done
+  fi
   for c in a b; do
     local mnt="$RUN/mnt/$c"
     # a client a test left frozen must run again to unmount cleanly
@@ -137,8 +142,12 @@ export FJS_MOUNT_A="$RUN/mnt/a" FJS_MOUNT_B="$RUN/mnt/b" FJS_RUN_DIR="$RUN" FJS_
 # The files run one after another (they freeze, kill and remount client A); the whole suite
 # has 7 minutes.
 if [ "$#" -gt 0 ]; then files=("$@"); else files=(__test__/distributed/*.test.js); fi
-timeout -k 10 420 node --test --test-concurrency=1 "${files[@]}"
+# In the background, so that a signal to this script runs the clean-up at once.
+timeout -k 10 420 node --test --test-concurrency=1 "${files[@]}" &
+NODE_PID=$!
+wait "$NODE_PID"
 rc=$?
+NODE_PID=
 
 echo
 echo "Figures (also in $CACHE/last-figures.jsonl):"
