@@ -422,9 +422,12 @@ class JobStore {
       this._closed = true
       this._scheduler.stop()
       // Workers first: they stop pulling and give their jobs back before the claims go.
-      for (const runtime of this._runtimes) runtime._closeNow()
+      const runtimes = [...this._runtimes]
+      for (const runtime of runtimes) runtime._closeNow()
       this._held.clear()
       this._native.close()
+      // Resolved once nothing of them runs any more (their `close` events have fired).
+      if (runtimes.length > 0) return Promise.all(runtimes.map((runtime) => runtime.close())).then(ignore)
     })
   }
 

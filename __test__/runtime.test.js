@@ -237,7 +237,8 @@ test('cancel from another process: a pending and a delayed job are never pulled;
   await until(() => fs.existsSync(seen), 2500, 'the handler hearing of the cancel')
   const heard = JSON.parse(fs.readFileSync(seen, 'utf8'))
   assert.equal(heard.code, 'ECANCELED')
-  assert.ok(heard.at - cancelledAt < 1500, `heard within about one lockCheckInterval (${heard.at - cancelledAt} ms)`)
+  // Well inside one lockCheckInterval (1 s): the worker watches the folder and hears the event.
+  assert.ok(heard.at - cancelledAt < 600, `heard at once, woken by the event (${heard.at - cancelledAt} ms)`)
   await until(async () => (await store.stats()).claimed === 0, 2000, 'the claim let go')
   assert.equal((await store.get(running)).state, 'cancelled')
   assert.equal(await store.value(running), undefined, "the handler's result was refused")

@@ -33,15 +33,15 @@ Every command takes --json for machine-readable output and --help for its own us
   ls: 'Usage: fs-job-store ls DIR [--pending|--fulfilled|--waiting|--failed|--delayed|--cancelled] [--json]\n\nJob ids in pull order: higher priority first, then oldest; all jobs unless one filter is given.',
   show: 'Usage: fs-job-store show DIR ID [--json]\n\nOne job: state, version, attempts, progress, priority, unique key, the schedule that made it,\nrequest, waiting targets, times, its failures, and its value when fulfilled.',
   work:
-    'Usage: fs-job-store work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]\n\nRuns store.process with the function MODULE exports (module.exports = async (job, { signal }) => value,\nor export default): what it returns is the job\'s value, what it throws fails the job (retried as the\nstore is configured). --concurrency: jobs at once (default 1). --timeout: per job (e.g. 30s); the\nsignal aborts and the job fails. On SIGTERM or SIGINT it stops pulling, waits up to\n--shutdown-timeout (default 30s) for the jobs in progress, gives back the rest and exits 0; a\nsecond signal exits at once. Logs one line per failed job on stderr.',
+    'Usage: fs-job-store work DIR MODULE [--concurrency N] [--timeout DURATION] [--shutdown-timeout DURATION]\n\nRuns store.process with the function MODULE exports (module.exports = async (job, { signal }) => value,\nor export default): what it returns is the job\'s value, what it throws fails the job (retried as the\nstore is configured). --concurrency: jobs at once (default 1). --timeout: per job (e.g. 30s); the\nsignal aborts and the job fails. On SIGTERM or SIGINT it stops pulling, waits up to\n--shutdown-timeout (default 30s) for the jobs in progress, gives back the rest and exits 0; a\nsecond signal exits at once. Logs one line on stderr per failed or cancelled job and per error.',
   schedules:
     'Usage: fs-job-store schedules DIR [--json]\n\nThe schedules saved in the store (store.schedule): name, rule, the next slot and the latest\nslot a job was made for. Processes running a worker (fs-job-store work) fire them.',
   cancel:
     'Usage: fs-job-store cancel DIR ID [--reason TEXT] [--json]\n\nCancels a pending, delayed or failed job, or one a worker is running (in any process: its signal\naborts). A cancelled job is never pulled again. A fulfilled job cannot be cancelled.',
   retry: 'Usage: fs-job-store retry DIR (ID | --all-failed) [--json]\n\nMakes a failed job (or every failed job) pending again now, its attempts counted from zero.\nIts recorded failures are kept.',
-  prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--failed] [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago;\nwith --failed, also failed jobs set aside more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
+  prune: 'Usage: fs-job-store prune DIR --older-than DURATION [--failed] [--json]\n\nDeletes fulfilled jobs with no waiting targets that were fulfilled more than DURATION ago;\nwith --failed, also failed and cancelled jobs that ended more than DURATION ago.\nDURATION is a number with a unit: ms, s, m, h, d or w (e.g. 7d, 36h, 90m).',
   check:
-    'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged or unreadable state.json files, job\nfolders that are links, markers pointing nowhere (with their age) or missing, leftover temporary\nfiles. Only reads, unless --repair: that fixes markers and the store\'s own leftovers (markers\npointing nowhere only once older than 15 minutes, as a create in flight may own one); it never\ndeletes a job\'s request or value. Exits 1 when problems remain.',
+    'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged or unreadable state.json files, job\nfolders that are links, markers pointing nowhere (with their age) or missing, leftover temporary\nfiles, unique keys held by no job. Only reads, unless --repair: that fixes markers and the store\'s own leftovers (markers\npointing nowhere only once older than 15 minutes, as a create in flight may own one); it never\ndeletes a job\'s request or value. Exits 1 when problems remain.',
   doctor:
     'Usage: fs-job-store doctor DIR [--json]\n\nWhether DIR (a store, or a folder meant for one) can hold a store safely: the filesystem and its\nmount options, probes of what the store relies on (locks between two processes, exclusive\ncreates, renames, folder fsyncs, file events, the file server\'s clock), a verdict (safe, safe\nwith settings, unsafe) and the settings to use. The probes run in a temporary folder inside DIR\n(inside its tmp/ when DIR is a store), removed afterwards. Exits 1 when unsafe.',
   remove: 'Usage: fs-job-store remove DIR ID [--force] [--json]\n\nDeletes one fulfilled job with no waiting targets. --force deletes it even if it is pending or\nhas targets waiting. A job held by a worker or notifier is never deleted.',
@@ -95,15 +95,24 @@ async function loadHandler(module) {
   if (!fs.existsSync(file)) throw new UsageError(`no module at ${file}`)
   let loaded
   try {
-    loaded = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file)
+    try {
+      loaded = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file)
+    } catch (err) {
+      if (err.code !== 'ERR_REQUIRE_ESM' && err.code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err
+      loaded = await import(pathToFileURL(file).href)
+    }
   } catch (err) {
-    if (err.code !== 'ERR_REQUIRE_ESM' && err.code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err
-    loaded = await import(pathToFileURL(file).href)
+    // Where the module failed, not only why: a syntax error's message names no file.
+    const where = String(err.stack || '').split('\n').find((line) => line.includes(file)) || file
+    throw new Error(`could not load ${module}: ${err.message} (${where.trim()})`)
   }
   for (const candidate of [loaded, loaded && loaded.default, loaded && loaded.default && loaded.default.default]) {
     if (typeof candidate === 'function') return candidate
   }
-  throw new UsageError(`${module} exports no function: write module.exports = async (job, { signal }) => value, or export default`)
+  const named = loaded && typeof loaded === 'object' ? Object.keys(loaded).filter((k) => typeof loaded[k] === 'function') : []
+  throw new UsageError(
+    `${module} has no default export to run: write module.exports = async (job, { signal }) => value, or export default${named.length ? ` (it exports ${named.join(', ')} by name)` : ''}`,
+  )
 }
 
 const UNITS = { ms: 1, s: 1000, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }
@@ -153,7 +162,7 @@ const commands = {
       `failed     ${stats.failed}`,
       `delayed    ${stats.delayed}`,
       `cancelled  ${stats.cancelled}`,
-      `oldest pending job: ${age(stats.oldestPendingAgeMs)} old`,
+      stats.oldestPendingAgeMs === null ? 'oldest pending job: none' : `oldest pending job: ${age(stats.oldestPendingAgeMs)} old`,
     ].join('\n')
   },
   async ls({ positional, values, json }) {
@@ -198,6 +207,7 @@ const commands = {
     return lines.join('\n')
   },
   async prune({ positional, values, json }) {
+    if (values['older-than'] === undefined) throw new UsageError('bad duration: --older-than is missing; say how old a job must be to go, e.g. --older-than 7d')
     const olderThanMs = parseDuration(values['older-than'])
     const removed = await openStore(positional[0], { write: true }).prune({ olderThanMs, failed: Boolean(values.failed) })
     return json ? { removed } : `removed ${removed} job(s)`

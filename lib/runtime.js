@@ -46,6 +46,10 @@ class Runtime extends EventEmitter {
   }
 
   start() {
+    // A running worker keeps its process alive, as a server keeps its: work in flight (a handler
+    // awaiting only its signal) holds no handle of its own, and the process must not end under
+    // it. Cleared by close.
+    this._alive = setInterval(() => {}, 2 ** 30)
     if (this._signal) {
       if (this._signal.aborted) return void this.close()
       this._signal.addEventListener('abort', () => this.close(), { once: true })
@@ -72,6 +76,7 @@ class Runtime extends EventEmitter {
         for (const entry of this._active.values()) entry.controller.abort(shutdown(entry))
         await finished
       }
+      clearInterval(this._alive)
       this.emit('close')
     })()
     return this._closing

@@ -36,6 +36,8 @@ struct Entry {
 #[derive(Default)]
 struct Watchlist {
   stores: Vec<Entry>,
+  /// Times at which every store is checked, whatever its interval (see [`check_now`]).
+  soon: Vec<Instant>,
   started: bool,
 }
 
@@ -63,15 +65,25 @@ pub fn watch(store: Weak<dyn Watched>, interval: Duration, report: LossReport) -
 }
 
 /// Checks every watched store's claims now rather than at their next turn (a job was just
-/// cancelled).
+/// cancelled), and again shortly after: another process's cancel is seen when its marker
+/// appears, a moment before its record says so.
 pub fn check_now() {
   let (list, wake) = &*WATCHLIST;
   let now = Instant::now();
-  for watched in list.lock().unwrap().stores.iter_mut() {
+  let mut list = list.lock().unwrap();
+  for watched in list.stores.iter_mut() {
     watched.due = now;
   }
+  list.soon.extend(RECHECKS.iter().map(|after| now + *after));
   wake.notify_one();
 }
+
+/// When claims are checked again after [`check_now`].
+const RECHECKS: [Duration; 3] = [
+  Duration::from_millis(20),
+  Duration::from_millis(100),
+  Duration::from_millis(400),
+];
 
 /// Drops closed stores from the watch now, rather than at the watcher's next turn.
 pub fn forget_closed() {
@@ -90,9 +102,15 @@ fn check_forever() {
   loop {
     let now = Instant::now();
     list.stores.retain(is_open);
-    let mut next = now + Duration::from_secs(1);
+    let recheck = list.soon.iter().any(|at| *at <= now);
+    list.soon.retain(|at| *at > now);
+    let mut next = list
+      .soon
+      .iter()
+      .copied()
+      .fold(now + Duration::from_secs(1), Instant::min);
     for watched in list.stores.iter_mut() {
-      if watched.due <= now {
+      if watched.due <= now || recheck {
         if let Some(store) = watched.store.upgrade() {
           for lost in store.lost_claims() {
             (watched.report.0)(lost);

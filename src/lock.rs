@@ -211,7 +211,11 @@ impl FileLock {
 
   fn lost_path(&self, folder: &Folder) -> Option<Loss> {
     match folder.lstat(&self.rel) {
-      Err(_) => Some(Loss::Removed),
+      Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Loss::Removed),
+      // ENOTCONN, EIO, ESTALE: a filesystem that no longer answers cannot vouch for the lock.
+      Err(e) => Some(Loss::Revoked(format!(
+        "the filesystem no longer answers for its lock file: {e}"
+      ))),
       Ok(now) if now.identity != self.identity => Some(Loss::Replaced),
       Ok(_) => None,
     }

@@ -107,17 +107,17 @@ impl Store {
       error.created = Some(created.to_vec());
       error
     };
-    let f = self.writable().map_err(|e| fail(&[], e))?;
+    // Mistakes in the arguments are refused before anything is made, as plain errors.
+    let f = self.writable()?;
     if options.key.is_some() {
-      let e = StoreError::new(
+      return Err(StoreError::new(
         Code::InvalidArgValue,
         "The \"options.key\" argument cannot be given to createMany: a key names one job; create keyed jobs one at a time",
-      );
-      return Err(fail(&[], e));
+      ));
     }
     let mut jobs = Vec::with_capacity(requests.len());
     for request in requests {
-      jobs.push(self.new_job(request, options).map_err(|e| fail(&[], e))?);
+      jobs.push(self.new_job(request, options)?);
     }
     let mut built: Vec<String> = Vec::with_capacity(jobs.len());
     let take_back = |built: &[String]| {
@@ -596,7 +596,7 @@ mod tests {
     assert_eq!(pulled, ids);
     let bad = vec!["1".to_owned(), "{".to_owned()];
     let err = store.create_many(&bad, &with(0, None)).unwrap_err();
-    assert_eq!(err.created, Some(vec![]), "{err}");
+    assert_eq!(err.code, Code::InvalidArgValue, "{err}");
     assert_eq!(
       store.stats().unwrap().pending,
       50,
