@@ -497,7 +497,7 @@ declare namespace JobStore {
     schedules?: boolean
     /**
      * How often (ms) a waiting pull looks whether another machine added work: one `lstat` of the
-     * marker folder, a full look only when it changed. Default 100 on network and unknown
+     * marker folder, a full look only when it changed. Default 50 on network and unknown
      * filesystems (no file event crosses machines); on local ones, events wake waits at once.
      */
     pollMs?: number

@@ -38,7 +38,7 @@ pub struct Options {
   /// How often held claims are checked for loss.
   pub lock_check_interval: Duration,
   /// How often a waiting pull looks (one `lstat`) whether another machine added work; `None`
-  /// decides from the folder's filesystem: 100 ms on network and unknown filesystems, where
+  /// decides from the folder's filesystem: 50 ms on network and unknown filesystems, where
   /// no event crosses machines, and only the 500 ms backstop on local ones.
   pub poll: Option<Duration>,
   /// Told of each lost claim once, on the claim watcher's thread; `None`: losses are still
@@ -157,7 +157,7 @@ impl Store {
     });
     let poll = options
       .poll
-      .or_else(|| (filesystem == Filesystem::Other).then_some(Duration::from_millis(100)));
+      .or_else(|| (filesystem == Filesystem::Other).then_some(Duration::from_millis(50)));
     if options.access == Access::ReadWrite {
       leftovers::sweep(&folder);
     }
