@@ -493,3 +493,20 @@ test('opening and closing 1,000 stores leaves the fd and thread counts where the
   assert.equal(fds(), start)
   assert.ok(threads() <= startThreads, `${threads()} threads, ${startThreads} at the start`)
 })
+
+test('a store whose folder is removed while open says so on its next pull, instead of "no work"', async () => {
+  const dir = tempDir()
+  const store = new JobStore({ dir })
+  await store.create('a')
+  const job = await store.pullJob()
+  await job.release()
+  const real = fs.realpathSync(dir)
+  fs.rmSync(dir, { recursive: true, force: true })
+  await assert.rejects(store.pullJob(), (err) => {
+    assert.equal(err.code, 'ENOENT')
+    assert.match(err.message, /was removed/)
+    assert.equal(err.path, real)
+    return true
+  })
+  store.close()
+})

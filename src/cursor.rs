@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{Code, Result, StoreError};
+use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::Folder;
 use crate::layout::Layout;
 
@@ -33,7 +33,17 @@ impl Cursor {
   /// Lists the oldest ids again, or with `after` the oldest ones newer than it.
   fn refill(&mut self, folder: &Folder, dir: &str, after: Option<&str>) -> Result<()> {
     let started = Instant::now();
-    // A listing is the moment to notice sub-folders removed or replaced by others.
+    // A listing is the moment to notice sub-folders removed or replaced by others, and the
+    // store folder itself removed (its sub-folders would then list as empty: "no work").
+    folder.check_present().map_err(|e| {
+      let mut err = StoreError::io(&e, Op::List, folder.path());
+      err.message = format!(
+        "{}: the store folder {} was removed (or its filesystem no longer answers) while this store was open; make it again and open a new store on it",
+        err.code.name(),
+        folder.path().display()
+      );
+      err
+    })?;
     folder.revalidate();
     let ids = Layout::list_oldest(folder, dir, CURSOR_SIZE, after)?;
     self.more_after = (ids.len() == CURSOR_SIZE).then(|| ids[ids.len() - 1].clone());

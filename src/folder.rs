@@ -179,6 +179,17 @@ impl Folder {
     });
   }
 
+  /// Fails when the folder itself was removed while open (its link count fell to 0), or its
+  /// filesystem can no longer say (a network filesystem gone away).
+  #[allow(clippy::unnecessary_cast)]
+  pub fn check_present(&self) -> io::Result<()> {
+    let stat = rustix::fs::fstat(&self.root)?;
+    if stat.st_nlink as u64 == 0 {
+      return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    Ok(())
+  }
+
   /// The kind of filesystem the folder is on (`statfs`).
   // f_type's width differs across architectures and libcs.
   #[allow(clippy::unnecessary_cast)]
