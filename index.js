@@ -7,7 +7,7 @@ const { fileURLToPath } = require('node:url')
 const { NativeStore, listingNames } = require('./lib/native')
 const { settle, ignore, afterInline } = require('./lib/callback')
 const { Job, Notification } = require('./lib/claims')
-const { Worker, Deliverer } = require('./lib/runtime')
+const { Worker, Deliverer, warn } = require('./lib/runtime')
 const { Scheduler } = require('./lib/scheduler')
 const { storeError, invalidArgType, invalidArgValue, checkId, toJson, toBytes } = require('./lib/errors')
 
@@ -217,7 +217,7 @@ class JobStore {
   _runtimeError(err) {
     const workers = [...this._runtimes]
     if (workers.length > 0) for (const worker of workers) worker._error(err)
-    else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: err && err.code })
+    else warn(err)
   }
 
   /**

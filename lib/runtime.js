@@ -175,7 +175,7 @@ class Runtime extends EventEmitter {
     // The store closed under work that was already given back: nothing went wrong.
     if (err && err.code === 'ECLOSED' && this._stop.signal.aborted) return
     if (this.listenerCount('error') > 0) this.emit('error', err)
-    else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: err && err.code })
+    else warn(err)
   }
 }
 
@@ -358,4 +358,9 @@ function pause(ms, signal) {
 
 function ignore() {}
 
-module.exports = { Worker, Deliverer }
+/** What nobody listens for becomes a process warning: seen, and never a throw. */
+function warn(err) {
+  process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: err && err.code })
+}
+
+module.exports = { Worker, Deliverer, warn }

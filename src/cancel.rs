@@ -34,8 +34,8 @@ impl Store {
       JobStatus::Pending | JobStatus::Failed => {}
     }
     // Targets waiting for a value that will never come: no notifier needs to look at it.
-    let mut old = vec![Marker::Pending, Marker::Failed, Marker::Waiting];
-    old.extend(Marker::delayed_at(state.run_at_ms));
+    let mut old = Marker::of_pending(state.run_at_ms);
+    old.extend([Marker::Failed, Marker::Waiting]);
     state.status = JobStatus::Cancelled;
     state.cancelled_at_ms = Some(now_ms());
     state.cancel_reason = reason.map(str::to_owned);

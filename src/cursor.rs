@@ -94,8 +94,14 @@ impl PullCursor {
   /// A new id that may sort before ids the cursor holds (a job of a higher priority): put it in
   /// its place, so the next pull tries it first without listing the folder again. Ids after the
   /// cursor's last are left to the next listing, as any new job is.
+  ///
+  /// Never waits: it is called on the create, release and event paths, and a puller may hold
+  /// the cursor through a long listing. A busy cursor lets the offer go; the next listing (at
+  /// most a second or so away) finds the id.
   pub fn offer(&self, id: &str) {
-    let mut cursor = self.cursor.lock().unwrap();
+    let Ok(mut cursor) = self.cursor.try_lock() else {
+      return;
+    };
     let before_last = cursor.ids.back().is_some_and(|last| id < last.as_str());
     if before_last {
       if let Err(at) = cursor.ids.binary_search_by(|held| held.as_str().cmp(id)) {

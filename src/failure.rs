@@ -81,8 +81,7 @@ impl Store {
     }
     let delay = retry_in.unwrap_or_else(|| jittered(backoff(self.options.backoff, attempt)));
     let due = (now + delay.as_secs_f64() * 1000.0).ceil() as u64;
-    let mut old = vec![Marker::Pending];
-    old.extend(Marker::delayed_at(state.run_at_ms));
+    let old = Marker::of_pending(state.run_at_ms);
     state.run_at_ms = Some(due as f64);
     self.transition(
       f,
@@ -111,8 +110,7 @@ impl Store {
 
   /// Marks a job failed, under its state lock: out of `pending/` (and `delayed/`), into `failed/`.
   fn set_aside(&self, f: &Folder, id: &str, state: &mut JobState) -> Result<()> {
-    let mut old = vec![Marker::Pending];
-    old.extend(Marker::delayed_at(state.run_at_ms));
+    let old = Marker::of_pending(state.run_at_ms);
     state.status = JobStatus::Failed;
     state.failed_at_ms = Some(now_ms());
     self.transition(

@@ -13,13 +13,16 @@ use std::io;
 
 use crate::error::{Code, Op, Result, StoreError};
 use crate::folder::Folder;
-use crate::layout::{Layout, KEYS};
+use crate::layout::{self, Layout, KEYS};
 use crate::lock::{Create, FileLock};
 use crate::state::JobStatus;
 use crate::store::Store;
 
 /// How many lock files keyed creates spread over; creates of keys that share one wait in turn.
 const STRIPES: u64 = 64;
+
+/// How the stripes' lock files are named: `%` then a letter, which no key's name can hold.
+const LOCK_PREFIX: &str = "%lock-";
 
 /// The longest key, in bytes.
 pub const MAX_KEY: usize = 200;
@@ -63,11 +66,8 @@ pub fn link(name: &str) -> String {
 
 /// The lock file keyed creates of `name` take: `%` then letters never appear in a key's name.
 fn stripe(name: &str) -> String {
-  // FNV-1a: stable across processes and machines, which a std hasher is not.
-  let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-    (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-  });
-  format!("{KEYS}/%lock-{:02}", hash % STRIPES)
+  let hash = layout::stable_hash(name, layout::FNV_OFFSET);
+  format!("{KEYS}/{LOCK_PREFIX}{:02}", hash % STRIPES)
 }
 
 impl Store {
@@ -84,7 +84,7 @@ impl Store {
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Holder::Free),
       Err(e) => return Err(StoreError::io(&e, Op::Read, &f.full(&rel))),
     };
-    let id = target.rsplit('/').next().unwrap_or_default().to_owned();
+    let id = Layout::linked_id(&target).to_owned();
     if crate::layout::check_id(&id).is_ok() {
       // Only a job that is gone or has ended frees its key; a record that cannot be read now
       // (a disk error) says nothing, and the create fails rather than make a second job.
@@ -119,13 +119,13 @@ impl Store {
     };
     let mut stale = Vec::new();
     for entry in entries {
-      if entry.name.starts_with("%lock-") {
+      if entry.name.starts_with(LOCK_PREFIX) {
         continue;
       }
       let Ok(target) = f.read_link(&link(&entry.name)) else {
         continue;
       };
-      let id = target.rsplit('/').next().unwrap_or_default().to_owned();
+      let id = Layout::linked_id(&target).to_owned();
       let exists = crate::layout::check_id(&id).is_ok() && f.exists(&Layout::job_dir(&id));
       // A create in flight owns a key for a moment before its job appears.
       let young = f.lstat(&link(&entry.name)).is_ok_and(|m| {

@@ -251,6 +251,11 @@ impl Layout {
     format!("../{JOBS}/{id}")
   }
 
+  /// The id a link made by [`Layout::link_target`] names (its last component).
+  pub fn linked_id(target: &str) -> &str {
+    target.rsplit('/').next().unwrap_or_default()
+  }
+
   /// A fresh, unused name inside `tmp/`: this process's random tag and a counter, so making one
   /// costs no system call.
   pub fn temp_path() -> String {
@@ -391,6 +396,17 @@ pub fn priority_of(id: &str) -> i32 {
   }
   0
 }
+
+/// A hash of `text` that every process on every machine computes alike (FNV-1a from `seed`;
+/// std's hashers are seeded per process): what names derived from a key or a schedule use.
+pub fn stable_hash(text: &str, seed: u64) -> u64 {
+  text
+    .bytes()
+    .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+/// FNV-1a's own starting value, for [`stable_hash`].
+pub const FNV_OFFSET: u64 = 0xcbf29ce484222325;
 
 /// The UUID part of an id of ours, whatever its priority.
 pub fn uuid_of(id: &str) -> Option<&str> {

@@ -46,4 +46,17 @@ impl Marker {
   pub fn delayed_at(run_at_ms: Option<f64>) -> Option<Marker> {
     run_at_ms.map(|at| Marker::Delayed { due_ms: at as u64 })
   }
+
+  /// The marker a new job gets: `delayed/` when it has a time ahead, `pending/` otherwise.
+  pub fn for_new(run_at_ms: Option<f64>) -> Marker {
+    Marker::delayed_at(run_at_ms).unwrap_or(Marker::Pending)
+  }
+
+  /// Every marker a job still to be done may have (`pending/`, and `delayed/` for the time its
+  /// record says): what a transition out of that state removes.
+  pub fn of_pending(run_at_ms: Option<f64>) -> Vec<Marker> {
+    let mut markers = vec![Marker::Pending];
+    markers.extend(Marker::delayed_at(run_at_ms));
+    markers
+  }
 }

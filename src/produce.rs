@@ -144,11 +144,10 @@ impl Store {
       take_back(&built);
       return Err(fail(&[], e));
     }
-    let marker = |job: &NewJob| match job.state.run_at_ms {
-      Some(due) => Marker::Delayed { due_ms: due as u64 },
-      None => Marker::Pending,
-    };
-    let markers: Vec<(&NewJob, Marker)> = jobs.iter().map(|job| (job, marker(job))).collect();
+    let markers: Vec<(&NewJob, Marker)> = jobs
+      .iter()
+      .map(|job| (job, Marker::for_new(job.state.run_at_ms)))
+      .collect();
     let published = self.publish_batch(&f, &built, &markers);
     let created: Vec<String> = jobs[..published.0]
       .iter()
@@ -258,10 +257,7 @@ impl Store {
 
   /// Publishes a job built under `tmp`: its marker, then its folder, in one transition.
   fn publish(&self, f: &Folder, tmp: &str, job: &NewJob) -> Result<()> {
-    let marker = match job.state.run_at_ms {
-      Some(due) => Marker::Delayed { due_ms: due as u64 },
-      None => Marker::Pending,
-    };
+    let marker = Marker::for_new(job.state.run_at_ms);
     let made = self.transition(
       f,
       &job.id,
@@ -395,8 +391,7 @@ impl Store {
     state.status = JobStatus::Fulfilled;
     state.fulfilled_at_ms = Some(now_ms());
     // Only once the value is on disk does the job stop being pending (or delayed).
-    let mut markers = vec![Marker::Pending];
-    markers.extend(Marker::delayed_at(state.run_at_ms));
+    let markers = Marker::of_pending(state.run_at_ms);
     self.transition(
       &f,
       id,

@@ -164,12 +164,8 @@ fn lock_of(name: &str) -> String {
 /// The id of the job schedule `name` makes for `slot_ms`: a UUID v7 of the slot's time whose
 /// random part is drawn from the name, the same in every process.
 fn slot_id(name: &str, slot_ms: f64, priority: i32) -> String {
-  let fnv = |seed: u64| {
-    name
-      .bytes()
-      .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
-  };
-  let (a, b) = (fnv(0xcbf29ce484222325), fnv(0x84222325cbf29ce4));
+  let a = layout::stable_hash(name, layout::FNV_OFFSET);
+  let b = layout::stable_hash(name, layout::FNV_OFFSET.rotate_left(32));
   let mut random = [0u8; 10];
   random[..8].copy_from_slice(&a.to_be_bytes());
   random[8..].copy_from_slice(&b.to_be_bytes()[..2]);
@@ -218,9 +214,7 @@ impl Store {
       "maxAttempts": options.max_attempts,
       "lastSlot": last,
     });
-    let text = serde_json::to_string_pretty(&record).expect("JSON values serialise") + "\n";
-    self.replace(&f, &file_of(name), text.as_bytes())?;
-    crate::durable::sync_dir(&f, SCHEDULES, self.durability())
+    self.write_schedule_file(&f, name, &record)
   }
 
   /// Removes schedule `name`; `false` when there was none. Jobs it made stay.
@@ -295,7 +289,8 @@ impl Store {
       return Ok(());
     }
     let _lock = self.lock_schedule(f, name)?;
-    let mut schedule = self.read_schedule(f, name)?;
+    let mut record = self.read_schedule_file(f, name)?;
+    let schedule = self.parse_schedule(f, name, &record)?;
     let Some(slot) = due.filter(|slot| *slot > schedule.last_slot_ms) else {
       return Ok(());
     };
@@ -307,14 +302,26 @@ impl Store {
     };
     let id = slot_id(name, slot, schedule.priority);
     self.create_once(&id, &schedule.request, &options)?;
-    schedule.last_slot_ms = slot;
-    let mut record: Value = serde_json::from_slice(
-      &f.read(&file_of(name))
-        .map_err(|e| StoreError::io(&e, Op::Read, &f.full(&file_of(name))))?,
-    )
-    .map_err(|e| StoreError::corrupt(&f.full(&file_of(name)), e))?;
     record["lastSlot"] = json!(slot);
-    let text = serde_json::to_string_pretty(&record).expect("JSON values serialise") + "\n";
+    self.write_schedule_file(f, name, &record)
+  }
+
+  /// Schedule `name`'s file, as JSON; `ENOJOB` when there is none.
+  fn read_schedule_file(&self, f: &Folder, name: &str) -> Result<Value> {
+    let rel = file_of(name);
+    let bytes = f.read(&rel).map_err(|e| {
+      if e.kind() == io::ErrorKind::NotFound {
+        StoreError::new(Code::NoJob, format!("no schedule named '{name}'"))
+      } else {
+        StoreError::io(&e, Op::Read, &f.full(&rel))
+      }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt(&f.full(&rel), e))
+  }
+
+  /// Replaces schedule `name`'s file (atomically, and durably when the store is).
+  fn write_schedule_file(&self, f: &Folder, name: &str, record: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(record).expect("JSON values serialise") + "\n";
     self.replace(f, &file_of(name), text.as_bytes())?;
     crate::durable::sync_dir(f, SCHEDULES, self.durability())
   }
@@ -338,17 +345,12 @@ impl Store {
   }
 
   fn read_schedule(&self, f: &Folder, name: &str) -> Result<Schedule> {
-    let rel = file_of(name);
-    let bytes = f.read(&rel).map_err(|e| {
-      if e.kind() == io::ErrorKind::NotFound {
-        StoreError::new(Code::NoJob, format!("no schedule named '{name}'"))
-      } else {
-        StoreError::io(&e, Op::Read, &f.full(&rel))
-      }
-    })?;
-    let record: Value =
-      serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt(&f.full(&rel), e))?;
-    let damaged = |why: &str| StoreError::corrupt(&f.full(&rel), why);
+    let record = self.read_schedule_file(f, name)?;
+    self.parse_schedule(f, name, &record)
+  }
+
+  fn parse_schedule(&self, f: &Folder, name: &str, record: &Value) -> Result<Schedule> {
+    let damaged = |why: &str| StoreError::corrupt(&f.full(&file_of(name)), why);
     let rule = match (&record["cron"], &record["everyMs"]) {
       (Value::String(expr), _) => Rule::Cron {
         expr: expr.clone(),

@@ -106,6 +106,7 @@ impl Store {
   /// fsyncs each folder `markers` live in, once.
   fn sync_folders_of(&self, f: &Folder, markers: &[Marker], durability: Durability) -> Result<()> {
     let mut folders: Vec<&'static str> = markers.iter().map(|m| m.folder()).collect();
+    folders.sort_unstable();
     folders.dedup();
     for folder in folders {
       self.syncs.sync(f, folder, durability)?;

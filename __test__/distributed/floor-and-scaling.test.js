@@ -13,47 +13,12 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const readline = require('node:readline')
-const { spawn, spawnSync, execFileSync } = require('node:child_process')
-const { dtest, agent, storeName, clients, figure, until, sleep, ROOT } = require('./helpers')
+const { spawn, spawnSync } = require('node:child_process')
+const { dtest, agent, storeName, clients, figure, until, sleep, ROOT, accessLog } = require('./helpers')
 const { spawnNode } = require('../helpers')
 
 const FLOOR = path.join(ROOT, 'bench', 'floor', 'target', 'release', 'fs-job-store-floor')
 const WORKER = path.join(__dirname, 'fixtures', 'slow-worker.js')
-
-/**
- * The FUSE requests made through client A while `fn` runs (every process but the reader's
- * own: nothing else uses client A meanwhile), and the Redis commands. The same reading as
- * latency.test.js's accessLog (which that file does not export).
- */
-async function accessLog(fn) {
-  const cat = spawn('cat', [path.join(clients.a.mount, '.accesslog')], { stdio: ['ignore', 'pipe', 'ignore'] })
-  let text = ''
-  cat.stdout.on('data', (d) => (text += d))
-  await sleep(300)
-  const redisBefore = redisCommands()
-  const started = Date.now()
-  const result = await fn()
-  const ms = Date.now() - started
-  const redis = redisCommands() - redisBefore
-  await sleep(1500) // the log's last lines come through late
-  cat.kill()
-  const ops = {}
-  const lines = []
-  for (const line of text.split('\n')) {
-    const m = /\[uid:\d+,gid:\d+,pid:(\d+)\] (\w+)(.*)$/.exec(line)
-    if (!m || Number(m[1]) === cat.pid || Number(m[1]) === 0) continue
-    ops[m[2]] = (ops[m[2]] || 0) + 1
-    lines.push(`${m[2]}${m[3].replace(/\[[^\]]*\]/g, '').replace(/: \(.*?\) -/, ' -').slice(0, 90)}`)
-  }
-  return { n: lines.length, ops, redis, ms, lines, result }
-}
-
-function redisCommands() {
-  const port = process.env.FJS_REDIS_PORT
-  if (!port) return NaN
-  const out = execFileSync('redis-cli', ['-p', port, 'info', 'stats'], { encoding: 'utf8' })
-  return Number(/total_commands_processed:(\d+)/.exec(out)[1]) + 1 // this INFO counts too
-}
 
 /** Runs the floor binary (asynchronously, so the access log keeps being read); its FLOOR json. */
 function floor(args) {

@@ -9,7 +9,7 @@
 const test = require('node:test')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn, spawnSync } = require('node:child_process')
+const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const { ROOT, spawnNode, sleep } = require('../helpers')
 
 const env = process.env
@@ -227,4 +227,41 @@ async function agent(t, c, name, options = {}) {
   return a
 }
 
-module.exports = { READY, SKIP, ROOT, dtest, until, figure, percentile, clients, agent, storeName, sleep, alive, mountedAt }
+/**
+ * The FUSE requests made through client A while `fn` runs, from A's .accesslog, and the Redis
+ * commands; `result` is what `fn` resolved. Nothing else may use client A meanwhile: every
+ * request but the reader's own counts (a process's threads come and go, so their ids cannot be
+ * listed afterwards).
+ */
+async function accessLog(fn) {
+  const cat = spawn('cat', [path.join(clients.a.mount, '.accesslog')], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let text = ''
+  cat.stdout.on('data', (d) => (text += d))
+  await sleep(300)
+  const redisBefore = redisCommands()
+  const started = Date.now()
+  const result = await fn()
+  const ms = Date.now() - started
+  const redis = redisCommands() - redisBefore
+  await sleep(1500) // the log's last lines come through late
+  cat.kill()
+  const ops = {}
+  const lines = []
+  for (const line of text.split('\n')) {
+    const m = /\[uid:\d+,gid:\d+,pid:(\d+)\] (\w+)(.*)$/.exec(line)
+    if (!m || Number(m[1]) === cat.pid || Number(m[1]) === 0) continue
+    ops[m[2]] = (ops[m[2]] || 0) + 1
+    lines.push(`${m[2]}${m[3].replace(/\[[^\]]*\]/g, '').replace(/: \(.*?\) -/, ' -').slice(0, 90)}`)
+  }
+  return { n: lines.length, ops, redis, ms, lines, result }
+}
+
+/** Commands the test's Redis has processed so far (NaN without FJS_REDIS_PORT). */
+function redisCommands() {
+  const port = process.env.FJS_REDIS_PORT
+  if (!port) return NaN
+  const out = execFileSync('redis-cli', ['-p', port, 'info', 'stats'], { encoding: 'utf8' })
+  return Number(/total_commands_processed:(\d+)/.exec(out)[1]) + 1 // this INFO counts too
+}
+
+module.exports = { accessLog, READY, SKIP, ROOT, dtest, until, figure, percentile, clients, agent, storeName, sleep, alive, mountedAt }

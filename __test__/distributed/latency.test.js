@@ -5,9 +5,7 @@
 // a create and a pull–fulfil–release cycle make.
 
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { spawn, execFileSync } = require('node:child_process')
-const { dtest, agent, storeName, clients, figure, percentile, sleep } = require('./helpers')
+const { dtest, agent, storeName, figure, percentile, sleep, accessLog } = require('./helpers')
 
 const JOBS = 20
 
@@ -51,39 +49,6 @@ dtest('wake-up across clients: store.process on B, jobs created on A', async (t)
   }
   report(t, 'wake-up A create -> B store.process handler', latencies)
 })
-
-/** The FUSE requests made through client A (by the one process using it), from A's .accesslog, while `fn` runs. */
-async function accessLog(fn) {
-  const cat = spawn('cat', [path.join(clients.a.mount, '.accesslog')], { stdio: ['ignore', 'pipe', 'ignore'] })
-  let text = ''
-  cat.stdout.on('data', (d) => (text += d))
-  await sleep(300)
-  const redisBefore = redisCommands()
-  const started = Date.now()
-  await fn()
-  const ms = Date.now() - started
-  const redis = redisCommands() - redisBefore
-  await sleep(1500) // the log's last lines come through late
-  cat.kill()
-  // Nothing else uses client A meanwhile: every request but the reader's own is the agent's
-  // (its threads come and go, so their ids cannot be listed afterwards).
-  const ops = {}
-  const lines = []
-  for (const line of text.split('\n')) {
-    const m = /\[uid:\d+,gid:\d+,pid:(\d+)\] (\w+)(.*)$/.exec(line)
-    if (!m || Number(m[1]) === cat.pid || Number(m[1]) === 0) continue
-    ops[m[2]] = (ops[m[2]] || 0) + 1
-    lines.push(`${m[2]}${m[3].replace(/\[[^\]]*\]/g, '').replace(/: \(.*?\) -/, ' -').slice(0, 90)}`)
-  }
-  return { n: lines.length, ops, redis, ms, lines }
-}
-
-function redisCommands() {
-  const port = process.env.FJS_REDIS_PORT
-  if (!port) return NaN
-  const out = execFileSync('redis-cli', ['-p', port, 'info', 'stats'], { encoding: 'utf8' })
-  return Number(/total_commands_processed:(\d+)/.exec(out)[1]) + 1 // this INFO counts too
-}
 
 dtest('round trips: FUSE requests and Redis commands per create and per pull–fulfil–release cycle (one process on A, nothing else running)', async (t) => {
   const N = 50
