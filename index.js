@@ -301,6 +301,11 @@ class JobStore {
     return settle(cb, () => this._native.retry(checkId(id)))
   }
 
+  /** Makes a delayed job, or one waiting out a retry's backoff, pending now. Fails `ENOTDELAYED` for any other. */
+  runNow(id, cb) {
+    return settle(cb, () => this._native.runNow(checkId(id)))
+  }
+
   /**
    * How job `id` ended: resolves its value (a Buffer) once fulfilled, rejects with `EFAILED`
    * (and `err.failure`, the last one recorded) once failed. Waits for the end, woken by
@@ -366,7 +371,9 @@ class JobStore {
   }
 
   /** Ids in pull order (higher priority, then oldest): `{ state }` ('all', the default, 'pending', 'fulfilled', 'waiting',
-   * 'failed' or 'delayed') narrows the list. */
+   * 'failed', 'delayed' or 'cancelled') narrows the list. With `{ limit }`, one page: at most `limit` ids, those after
+   * `after` (the last id of the previous page), newest first with `newestFirst: true`, only ids containing `search`;
+   * a page costs a listing of the state's folder, never a read of every record. */
   list(options, cb) {
     ;[options, cb] = optionsAndCallback(options, cb)
     return settle(cb, () => {
@@ -374,8 +381,32 @@ class JobStore {
       if (!LISTINGS.includes(state)) {
         throw invalidArgValue('options.state', `must be one of ${LISTINGS.map((name) => `'${name}'`).join(', ')}. Received ${String(state)}`)
       }
-      return this._native.list(state)
+      const { limit, after, search } = options
+      if (limit === undefined || limit === null) {
+        if (after !== undefined || search !== undefined) throw invalidArgValue('options.limit', 'is needed with after or search (a page of the list)')
+        return this._native.list(state)
+      }
+      if (!Number.isInteger(limit) || limit < 0 || limit > 10000) throw invalidArgType('options.limit', 'a whole number from 0 to 10000', limit)
+      if (after !== undefined && after !== null) checkId(after, 'options.after')
+      if (search !== undefined && search !== null && typeof search !== 'string') throw invalidArgType('options.search', 'a string', search)
+      return this._native.list(state, { limit, after: after ?? undefined, newestFirst: Boolean(options.newestFirst), search: search ?? undefined })
     })
+  }
+
+  /** The id of the job created with unique key `key` (while its link stays: until it ends and a new job takes the
+   * key, or it is removed), or `undefined`. */
+  jobOfKey(key, cb) {
+    return settle(cb, async () => {
+      if (typeof key !== 'string') throw invalidArgType('key', 'a string', key)
+      return (await this._native.jobOfKey(key)) ?? undefined
+    })
+  }
+
+  /** Jobs created, fulfilled and failed (attempts, retried or not) per minute over the last hour, by every process
+   * using the folder: 60 `{ at, created, fulfilled, failed }`, oldest first, `at` the minute's start (ms). A
+   * process's counts reach the folder within a second. */
+  activity(cb) {
+    return settle(cb, () => this._native.activity())
   }
 
   /** Deletes a fulfilled or failed job with no waiting targets; `{ force: true }` deletes any job

@@ -476,8 +476,11 @@ test('opening and closing 1,000 stores leaves the fd and thread counts where the
     await store.get(id)
     await store.close()
   }
-  // Process-wide things (the runtime's threads, the claim watcher) start once; let them.
+  // Process-wide things (the runtime's threads, the claim watcher) start once; let them. Stores
+  // earlier tests left open write their per-minute counts within a second (opening activity/ and
+  // tmp/ once): let that happen before counting too.
   for (let i = 0; i < 4; i++) await cycle(tempDir())
+  await new Promise((r) => setTimeout(r, 1500))
   await settled(() => [fds(), threads()].join())
   const start = fds()
   const startThreads = threads()

@@ -11,7 +11,7 @@ const util = require('node:util')
 const { fork, spawnSync } = require('node:child_process')
 const setup = require('./lib/setup')
 
-const ALL_WORKLOADS = ['w1', 'w1c', 'w1m', 'w2', 'w2r', 'w3', 'w4', 'w5', 'w5p', 'w5d', 'w6', 'rss', 'syscalls']
+const ALL_WORKLOADS = ['w1', 'w1c', 'w1m', 'w2', 'w2r', 'w3', 'w4', 'w5', 'w5p', 'w5d', 'w6', 'rss', 'syscalls', 'dashboard']
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -502,6 +502,55 @@ const WORKLOADS = {
     finishRow(ctx, row, { ours: perDepth[hi], shallow: perDepth[lo] }, {}, {})
   },
 
+  /** Dashboard: what the page asks every second or two (the counts, one page of a state's jobs),
+   * through its HTTP handler in this process, on 100,000 pending and 100,000 fulfilled jobs
+   * (with targets waiting) against the same on 100 and 100: the answer must stay under 200 ms. */
+  async dashboard(ctx) {
+    const JobStore = require(ctx.opts.ours || path.join(__dirname, '..'))
+    const createDashboard = require(path.join(ctx.opts.ours || path.join(__dirname, '..'), 'dashboard'))
+    const http = require('node:http')
+    const deep = Math.max(...ctx.opts.w5Depths)
+    const asks = {
+      overview: 'api/overview',
+      'pending page': 'api/jobs?state=pending&limit=25',
+      'fulfilled page': 'api/jobs?state=fulfilled&limit=25',
+      'search by id': 'api/jobs?state=pending&limit=25&search=ffff',
+    }
+    const perDepth = {}
+    for (const depth of [100, deep]) {
+      const t = ctx.trials.fresh()
+      try {
+        seedPending(ctx, t.store, depth)
+        seedNotifications(ctx, t.store, depth)
+        const store = new JobStore({ dir: t.store, durable: false })
+        const server = http.createServer(createDashboard(store))
+        await new Promise((r) => server.listen(0, '127.0.0.1', r))
+        const base = `http://127.0.0.1:${server.address().port}/`
+        perDepth[depth] = {}
+        for (const [name, rel] of Object.entries(asks)) {
+          await (await fetch(base + rel)).text() // the first look fills the kernel's caches
+          const xs = []
+          for (let r = 0; r < ctx.opts.rounds * 5; r++) {
+            const started = process.hrtime.bigint()
+            const res = await fetch(base + rel)
+            await res.text()
+            if (res.status !== 200) throw new Error(`${rel} answered ${res.status}`)
+            xs.push(Number(process.hrtime.bigint() - started) / 1e6)
+          }
+          perDepth[depth][name] = xs
+        }
+        await new Promise((r) => server.close(r))
+        await store.close()
+      } finally {
+        ctx.trials.remove(t)
+      }
+    }
+    for (const name of Object.keys(asks)) {
+      const row = { workload: 'Wd', variant: `dashboard ${name}, ${deep.toLocaleString('en-US')} pending + ${deep.toLocaleString('en-US')} fulfilled (baseline: 100 + 100)`, durable: false, unit: 'ms', higher: false, depth: deep, ask: name, baseline: 'shallow' }
+      finishRow(ctx, row, { ours: perDepth[deep][name], shallow: perDepth[100][name] }, {}, {})
+    }
+  },
+
   /** W3: 1 producer and K worker processes on one folder; every job fulfilled exactly once. */
   async w3(ctx) {
     const { n, legacyN, w3Workers } = ctx.opts
@@ -901,6 +950,10 @@ function targets(ctx) {
     if (w2r8) add('W2r8 concurrency 8 ≥ 6× concurrency 1 on jobs that wait 20 ms', w2r8.ratios.one, w2r8.ratios.one >= 6, 'concurrency 8 ÷ 1, jobs/s')
     const w1m = find('W1m', durable)
     if (w1m && durable) add('W1m createMany of 1,000 takes ≤ 0.1× the time of 1,000 awaited creates (durable)', w1m.ratios.each, w1m.ratios.each >= 10, 'createMany ÷ creates, jobs/s (≥ 10 means ≤ a tenth of the time)')
+    for (const row of ctx.rows.filter((r) => r.workload === 'Wd' && !durable)) {
+      const ms = row.results.ours && row.results.ours.median
+      add(`Dashboard ${row.ask} on ${row.depth.toLocaleString('en-US')} + ${row.depth.toLocaleString('en-US')} jobs answers in < 200 ms`, ms, ms < 200, 'median ms per request, in-process HTTP')
+    }
     const w5p = find('W5p', false)
     if (w5p && !durable) add(`W5p ${w5p.depth.toLocaleString('en-US')} jobs over 3 priorities ≤ 1.3× 100 jobs`, w5p.ratios.shallow, w5p.ratios.shallow <= 1.3, 'µs per pull, deep ÷ shallow')
     const w3 = find('W3', durable)

@@ -27,6 +27,9 @@ Commands:
   remove DIR ID [--force]            delete one job (--force: even a pending one or one with targets)
   check DIR [--repair]               list problems in the folder; --repair fixes markers and leftovers
   doctor DIR                         whether the folder's filesystem can hold a store safely, and how
+  dashboard DIR [--port N] [--host H] [--read-only] [--token T]
+                                     serve a live page of the store: counts, chart, jobs, actions
+  top DIR [--interval DURATION]      counts and rates in the terminal, refreshed
 
 Every command takes --json for machine-readable output and --help for its own usage.`,
   stats: 'Usage: fs-job-store stats DIR [--json]\n\nCounts of pending, claimed (held by a worker now), fulfilled, waiting, failed, delayed and\ncancelled jobs, and the age of the oldest pending job.',
@@ -44,6 +47,9 @@ Every command takes --json for machine-readable output and --help for its own us
     'Usage: fs-job-store check DIR [--repair] [--json]\n\nLists every problem found in the store folder: damaged or unreadable state.json files, job\nfolders that are links, markers pointing nowhere (with their age) or missing, leftover temporary\nfiles, unique keys held by no job. Only reads, unless --repair: that fixes markers and the store\'s own leftovers (markers\npointing nowhere only once older than 15 minutes, as a create in flight may own one); it never\ndeletes a job\'s request or value. Exits 1 when problems remain.',
   doctor:
     'Usage: fs-job-store doctor DIR [--json]\n\nWhether DIR (a store, or a folder meant for one) can hold a store safely: the filesystem and its\nmount options, probes of what the store relies on (locks between two processes, exclusive\ncreates, renames, folder fsyncs, file events, the file server\'s clock), a verdict (safe, safe\nwith settings, unsafe) and the settings to use. The probes run in a temporary folder inside DIR\n(inside its tmp/ when DIR is a store), removed afterwards. Exits 1 when unsafe.',
+  dashboard:
+    'Usage: fs-job-store dashboard DIR [--port N] [--host H] [--read-only] [--token T]\n\nServes a page showing the store live (counts by state, jobs per minute over the last hour, the\njobs of each state with their requests, values and errors, the schedules) with actions: retry,\ncancel, remove, run a delayed job now, each confirmed first. Prints its address and runs until\nSIGINT/SIGTERM. --port: default 4400 (0: any free port). --host: default 127.0.0.1; on any\nother address a token is required (--token, or one generated and printed in the address).\n--read-only: the store is opened read-only and the page offers no actions.',
+  top: 'Usage: fs-job-store top DIR [--interval DURATION]\n\nThe counts by state and the jobs created, fulfilled and failed over the last 1 and 5 minutes,\nredrawn every --interval (default 1s) until Ctrl-C. Opens the store read-only.',
   remove: 'Usage: fs-job-store remove DIR ID [--force] [--json]\n\nDeletes one fulfilled job with no waiting targets. --force deletes it even if it is pending or\nhas targets waiting. A job held by a worker or notifier is never deleted.',
 }
 
@@ -68,6 +74,8 @@ const COMMANDS = {
   remove: { args: ['DIR', 'ID'], options: { force: { type: 'boolean' } } },
   check: { args: ['DIR'], options: { repair: { type: 'boolean' } } },
   doctor: { args: ['DIR'], options: {} },
+  dashboard: { args: ['DIR'], options: { port: { type: 'string' }, host: { type: 'string' }, 'read-only': { type: 'boolean' }, token: { type: 'string' } } },
+  top: { args: ['DIR'], options: { interval: { type: 'string' } } },
 }
 const COMMON = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
 
@@ -282,6 +290,52 @@ const commands = {
     process.on('SIGINT', () => stop('SIGINT'))
     console.log(`fs-job-store work: pulling jobs from ${dir} for ${module} (concurrency ${concurrency})`)
     await new Promise((resolve) => worker.once('close', resolve))
+    return ''
+  },
+  async dashboard({ positional, values }) {
+    const port = values.port === undefined ? 4400 : Number(values.port)
+    if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new UsageError(`bad --port ${JSON.stringify(values.port)}: use a whole number from 0 to 65535`)
+    if (values.token !== undefined && values.token.length < 16) throw new UsageError('bad --token: use at least 16 characters (or leave it out to have one generated)')
+    const readOnly = Boolean(values['read-only'])
+    const store = openStore(positional[0], { write: !readOnly })
+    const { serve } = require('../dashboard/serve')
+    const { url, close } = await serve(store, { port, host: values.host, readOnly, token: values.token })
+    console.log(`fs-job-store dashboard: ${positional[0]}${readOnly ? ' (read-only)' : ''} at ${url}`)
+    await new Promise((resolve) => {
+      const stop = () => close().then(resolve)
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    await store.close()
+    return ''
+  },
+  async top({ positional, values }) {
+    const interval = parseDuration(values.interval ?? '1s')
+    if (interval < 100) throw new UsageError('bad --interval: use 100ms or more')
+    const store = openStore(positional[0])
+    const tty = process.stdout.isTTY
+    const draw = async () => {
+      const [stats, minutes] = await Promise.all([store.stats(), store.activity()])
+      const sum = (n, kind) => minutes.slice(-n).reduce((total, m) => total + m[kind], 0)
+      const lines = [
+        `fs-job-store top: ${positional[0]}   ${new Date().toISOString().slice(11, 19)}`,
+        '',
+        ...['pending', 'claimed', 'delayed', 'failed', 'cancelled', 'fulfilled', 'waiting'].map((state) => `  ${state.padEnd(10)} ${String(stats[state]).padStart(10)}`),
+        `  oldest pending: ${stats.oldestPendingAgeMs == null ? 'none' : age(stats.oldestPendingAgeMs)}`,
+        '',
+        '                 last 1 min   last 5 min',
+        ...['created', 'fulfilled', 'failed'].map((kind) => `  ${kind.padEnd(10)} ${String(sum(1, kind)).padStart(12)} ${String(sum(5, kind)).padStart(12)}`),
+      ]
+      process.stdout.write(`${tty ? '\x1b[H\x1b[2J' : ''}${lines.join('\n')}\n`)
+    }
+    await draw()
+    const timer = setInterval(() => draw().catch((err) => console.error(`fs-job-store top: ${err.message}`)), interval)
+    await new Promise((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    clearInterval(timer)
+    await store.close()
     return ''
   },
   async doctor({ positional, json }) {

@@ -12,6 +12,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::JsDeferred;
 use napi_derive::napi;
 
+use crate::activity::Minute;
 use crate::calls::{self, Call};
 use crate::check::Problem;
 use crate::claim_watch::LossReport;
@@ -19,7 +20,7 @@ use crate::claims::lost_claim_message;
 use crate::durable::Durability;
 use crate::error::{Code, Result as CoreResult, StoreError};
 use crate::failure::FailOutcome;
-use crate::inspect::{JobInfo, Listing, Stats};
+use crate::inspect::{JobInfo, Listing, PageQuery, Stats};
 use crate::layout::Access;
 use crate::lock::Loss;
 use crate::schedule::{Rule, Schedule};
@@ -117,6 +118,24 @@ pub struct NativeStats {
   pub delayed: f64,
   pub cancelled: f64,
   pub oldest_pending_age_ms: Option<f64>,
+}
+
+/// One page of a listing (see `Store::page`).
+#[napi(object)]
+pub struct NativeListPage {
+  pub limit: u32,
+  pub after: Option<String>,
+  pub newest_first: Option<bool>,
+  pub search: Option<String>,
+}
+
+/// One minute of `activity()`.
+#[napi(object)]
+pub struct NativeMinute {
+  pub at: f64,
+  pub created: f64,
+  pub fulfilled: f64,
+  pub failed: f64,
 }
 
 #[napi(object)]
@@ -435,6 +454,23 @@ impl NativeStore {
     self.dispatch(env, calls::stats())
   }
 
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn run_now<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
+    self.dispatch(env, calls::run_job_now(id))
+  }
+
+  /// The id of the job a unique key names, or null.
+  #[napi(ts_return_type = "Promise<string | null>")]
+  pub fn job_of_key<'e>(&self, env: &'e Env, key: String) -> Result<Object<'e>> {
+    self.dispatch(env, calls::job_of_key(key))
+  }
+
+  /// Jobs created, fulfilled and failed per minute over the last hour, oldest minute first.
+  #[napi(ts_return_type = "Promise<NativeMinute[]>")]
+  pub fn activity<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+    self.dispatch(env, calls::activity())
+  }
+
   #[napi(ts_return_type = "Promise<NativeJobInfo>")]
   pub fn get<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
     self.dispatch(env, calls::get(id))
@@ -445,12 +481,26 @@ impl NativeStore {
     self.dispatch(env, calls::value(id))
   }
 
-  /// Ids, oldest first; `which` is one of `listingNames()`.
+  /// Ids, oldest first; `which` is one of `listingNames()`. With `page`, one page of them.
   #[napi(ts_return_type = "Promise<string[]>")]
-  pub fn list<'e>(&self, env: &'e Env, which: String) -> Result<Object<'e>> {
-    match Listing::from_name(&which) {
-      Some(which) => self.dispatch(env, calls::list(which)),
-      None => {
+  pub fn list<'e>(
+    &self,
+    env: &'e Env,
+    which: String,
+    page: Option<NativeListPage>,
+  ) -> Result<Object<'e>> {
+    match (Listing::from_name(&which), page) {
+      (Some(which), None) => self.dispatch(env, calls::list(which)),
+      (Some(which), Some(page)) => {
+        let query = PageQuery {
+          limit: page.limit as usize,
+          after: page.after,
+          newest_first: page.newest_first.unwrap_or(false),
+          search: page.search.filter(|s| !s.is_empty()),
+        };
+        self.dispatch(env, calls::page(which, query))
+      }
+      (None, _) => {
         let names = listing_names().join(", ");
         let e = StoreError::new(
           Code::InvalidArgValue,
@@ -704,6 +754,21 @@ impl<T: ToJs> ToJs for Option<T> {
   type Js = Option<T::Js>;
   fn to_js(self) -> Self::Js {
     self.map(T::to_js)
+  }
+}
+
+impl ToJs for Vec<Minute> {
+  type Js = Vec<NativeMinute>;
+  fn to_js(self) -> Self::Js {
+    self
+      .into_iter()
+      .map(|m| NativeMinute {
+        at: m.at_ms as f64,
+        created: m.created as f64,
+        fulfilled: m.fulfilled as f64,
+        failed: m.failed as f64,
+      })
+      .collect()
   }
 }
 

@@ -10,10 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::activity::Minute;
 use crate::check::Problem;
 use crate::error::Result;
 use crate::failure::FailOutcome;
-use crate::inspect::{JobInfo, Listing, Stats};
+use crate::inspect::{JobInfo, Listing, PageQuery, Stats};
 use crate::pool;
 use crate::schedule::{Rule, Schedule};
 use crate::store::{CreateOptions, Created, Delivery, PulledJob, PulledNotification, Store};
@@ -234,6 +235,22 @@ pub fn value(id: String) -> Call<Option<Vec<u8>>> {
 
 pub fn list(which: Listing) -> Call<Vec<String>> {
   Call::any(move |s| s.list(which))
+}
+
+pub fn page(which: Listing, query: PageQuery) -> Call<Vec<String>> {
+  Call::any(move |s| s.page(which, &query))
+}
+
+pub fn run_job_now(id: String) -> Call<()> {
+  Call::on_job(&id.clone(), move |s| s.run_now(&id))
+}
+
+pub fn job_of_key(key: String) -> Call<Option<String>> {
+  Call::any(move |s| s.job_of_key(&key))
+}
+
+pub fn activity() -> Call<Vec<Minute>> {
+  Call::any(Store::activity)
 }
 
 pub fn prune(older_than_ms: f64, failed: bool) -> Call<u64> {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::attempts;
+use crate::claimed::ClaimedEntry;
 use crate::error::{Code, Result, StoreError};
 use crate::folder::Folder;
 use crate::lock::{FileLock, Loss};
@@ -21,6 +22,8 @@ pub struct LostClaim {
 #[derive(Debug)]
 struct Held {
   id: String,
+  /// Dropped before the lock, so no entry outlives its claim in a live process.
+  _entry: Option<ClaimedEntry>,
   lock: FileLock,
   /// This claim's number among the job's claims (from 0), for `attempts`; `None` for
   /// notification claims, which are not counted.
@@ -57,7 +60,15 @@ impl Claims {
   /// Keeps `lock` as a new claim on job `id`; returns the claim's number. `attempt` is the
   /// claim's index among the job's attempts, recorded as ended when the claim is released.
   /// `work` says it is a worker's claim (see [`Claims::lost`]).
-  pub fn hold(&self, id: &str, lock: FileLock, attempt: Option<u64>, work: bool) -> u64 {
+  /// `entry` is the job's `claimed/` entry, removed with the claim.
+  pub fn hold(
+    &self,
+    id: &str,
+    lock: FileLock,
+    attempt: Option<u64>,
+    work: bool,
+    entry: Option<ClaimedEntry>,
+  ) -> u64 {
     let mut table = self.table.lock().unwrap();
     table.last += 1;
     let claim = table.last;
@@ -65,6 +76,7 @@ impl Claims {
       claim,
       Held {
         id: id.to_owned(),
+        _entry: entry,
         lock,
         attempt,
         finished: false,
@@ -233,7 +245,7 @@ mod tests {
       panic!()
     };
     let claims = Claims::default();
-    let claim = claims.hold("job-1", lock, None, true);
+    let claim = claims.hold("job-1", lock, None, true, None);
     claims.check(&folder, claim, "job-1").unwrap();
     assert_eq!(
       claims.check(&folder, claim, "job-2").unwrap_err().code,

@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use crate::clock::now_ms;
-use crate::error::Result;
+use crate::error::{Code, Result, StoreError};
 use crate::folder::Folder;
+use crate::layout;
 use crate::marker::Marker;
+use crate::state::JobStatus;
 use crate::store::Store;
 use crate::transition::{Record, Transition};
 
@@ -35,6 +37,37 @@ impl Store {
         )?;
       }
     }
+    Ok(())
+  }
+
+  /// Makes a delayed job (or one backing off before a retry) pending now: its record's time is
+  /// cleared and its marker moves from `delayed/` to `pending/` in one transition. Fails
+  /// `ENOTDELAYED` for a job that is not waiting for its time.
+  pub fn run_now(&self, id: &str) -> Result<()> {
+    let f = self.writable()?;
+    layout::check_id(id)?;
+    let _lock = self.lock_state(&f, id)?;
+    let mut state = self.read_state(&f, id)?;
+    let due = state
+      .run_at_ms
+      .filter(|_| state.status == JobStatus::Pending);
+    let Some(delayed) = Marker::delayed_at(due).filter(|m| f.exists(&m.link(id))) else {
+      return Err(StoreError::new(
+        Code::NotDelayed,
+        format!("job '{id}' is not delayed (it is pending now, or done); only a job waiting for its time can be run now"),
+      ));
+    };
+    state.run_at_ms = None;
+    self.transition(
+      &f,
+      id,
+      Transition {
+        add: &[Marker::Pending],
+        record: Record::Write(&state),
+        remove: &[delayed],
+      },
+    )?;
+    self.wake.bump();
     Ok(())
   }
 

@@ -42,6 +42,8 @@ pub enum Code {
   Closed,
   /// `retry` of a job that is not failed.
   NotFailed,
+  /// `runNow` of a job that is not delayed.
+  NotDelayed,
   /// `result` of a job that was set aside as failed.
   Failed,
   /// A job that was cancelled: its `result`, or a fenced call of its holder after the cancel.
@@ -69,6 +71,7 @@ impl Code {
       Code::ReadOnly => "EREADONLY",
       Code::Closed => "ECLOSED",
       Code::NotFailed => "ENOTFAILED",
+      Code::NotDelayed => "ENOTDELAYED",
       Code::Failed => "EFAILED",
       Code::Cancelled => "ECANCELED",
       // nix's variants are named after the C constants.

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::activity::Event;
 use crate::cancel::cancelled;
 use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
@@ -74,6 +75,7 @@ impl Store {
     }
     let now = now_ms();
     state.record_failure(now, error);
+    self.note(Event::Failed, 1);
     let max_attempts = state.max_attempts.unwrap_or(self.options.max_attempts);
     if attempt >= u64::from(max_attempts) {
       self.set_aside(f, id, &mut state)?;
@@ -105,6 +107,7 @@ impl Store {
     let reason = format!("abandoned: the worker holding it died {died} times");
     let error = serde_json::json!({ "message": reason, "code": "EABANDONED" }).to_string();
     state.record_failure(now_ms(), &error);
+    self.note(Event::Failed, 1);
     self.set_aside(f, id, &mut state)
   }
 

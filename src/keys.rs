@@ -77,6 +77,21 @@ impl Store {
   }
 
   /// Who holds key `name`, under its lock; a link to an ended or missing job is removed.
+  /// The job `key` names (the one that holds it, or the last that did while its link stays),
+  /// read without changing anything; `None` when no link names a job that exists.
+  pub fn job_of_key(&self, key: &str) -> Result<Option<String>> {
+    let f = self.folder()?;
+    let rel = link(&file_name(key)?);
+    let target = match f.read_link(&rel) {
+      Ok(target) => target,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+      Err(e) => return Err(StoreError::io(&e, Op::Read, &f.full(&rel))),
+    };
+    let id = Layout::linked_id(&target);
+    let exists = crate::layout::check_id(id).is_ok() && f.exists(&Layout::job_dir(id));
+    Ok(exists.then(|| id.to_owned()))
+  }
+
   pub(crate) fn key_holder(&self, f: &Folder, name: &str) -> Result<Holder> {
     let rel = link(name);
     let target = match f.read_link(&rel) {

@@ -39,10 +39,14 @@ pub const DELAYED: &str = "delayed";
 pub const CANCELLED: &str = "cancelled";
 pub const KEYS: &str = "keys";
 pub const SCHEDULES: &str = "schedules";
+/// One entry per job a worker holds, for counting them (see `claimed`).
+pub const CLAIMED: &str = "claimed";
+/// Each process's jobs per minute (see `activity`).
+pub const ACTIVITY: &str = "activity";
 
 /// Every sub-folder of a store.
-const SUB_FOLDERS: [&str; 9] = [
-  JOBS, PENDING, WAITING, TMP, FAILED, DELAYED, CANCELLED, KEYS, SCHEDULES,
+const SUB_FOLDERS: [&str; 11] = [
+  JOBS, PENDING, WAITING, TMP, FAILED, DELAYED, CANCELLED, KEYS, SCHEDULES, CLAIMED, ACTIVITY,
 ];
 
 /// Every lock a job can have; each is a separate file so a worker's long claim never blocks a

@@ -11,15 +11,18 @@
 //! - The folder underneath: `layout` (paths, ids, listings), `folder` (no link is ever
 //!   followed), `durable` (atomic and durable writes), `lock` (file locks), `leftovers`.
 //! - Claims and waiting: `claims`, `claim_watch`, `attempts`, `cursor`, `delayed_index`, `wake`,
-//!   `pool` (the threads and per-job turns).
+//!   `pool` (the threads and per-job turns), `claimed` (who holds what, for counting).
+//! - Watching the queue: `activity` (jobs per minute).
 //! - Small shared pieces: `error`, `json`, `clock`, `named`.
 
+pub mod activity;
 pub mod attempts;
 pub mod binding;
 pub mod calls;
 pub mod cancel;
 pub mod check;
 pub mod claim_watch;
+pub mod claimed;
 pub mod claims;
 pub mod clock;
 pub mod cursor;

@@ -2,6 +2,7 @@
 //! and `delivery` (what a fulfilled job owes its targets). Each change is a read-modify-write of
 //! the record under the job's short state lock, made through one [`Transition`].
 
+use crate::activity::Event;
 use crate::cancel::cancelled;
 use crate::clock::now_ms;
 use crate::durable::{self, Durability};
@@ -149,6 +150,7 @@ impl Store {
       .map(|job| (job, Marker::for_new(job.state.run_at_ms)))
       .collect();
     let published = self.publish_batch(&f, &built, &markers);
+    self.note(Event::Created, published.0 as u64);
     let created: Vec<String> = jobs[..published.0]
       .iter()
       .map(|job| job.id.clone())
@@ -281,6 +283,7 @@ impl Store {
     }
     // It may sort ahead of ids this process's pulls hold already (a priority above theirs).
     self.pending.offer(&job.id);
+    self.note(Event::Created, 1);
     Ok(())
   }
 
@@ -404,6 +407,7 @@ impl Store {
         remove: &markers,
       },
     )?;
+    self.note(Event::Fulfilled, 1);
     Ok((!state.waiting.is_empty()).then(|| state.waiting_json()))
   }
 

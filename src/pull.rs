@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::attempts;
 use crate::claim_watch;
+use crate::claimed::ClaimedEntry;
 use crate::claims::LostClaim;
 use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
@@ -214,7 +215,7 @@ impl Store {
     }
   }
 
-  fn try_pull_job(&self, f: &Folder, id: &str) -> Result<Option<PulledJob>> {
+  fn try_pull_job(&self, f: &Arc<Folder>, id: &str) -> Result<Option<PulledJob>> {
     let Claim::Acquired(lock) = FileLock::try_claim(f, &Layout::lock_file(id, LockKind::Work))?
     else {
       return Ok(None);
@@ -261,9 +262,10 @@ impl Store {
       // writes back (seen taking 1–2 s on JuiceFS).
       counted = lock.file().sync_data().is_ok();
     }
+    let entry = ClaimedEntry::make(f, id);
     let claim = self
       .claims
-      .hold(id, lock, counted.then_some(history.claims), true);
+      .hold(id, lock, counted.then_some(history.claims), true, entry);
     Ok(Some(PulledJob {
       claim,
       id: id.to_owned(),
@@ -299,7 +301,7 @@ impl Store {
       return Ok(None);
     }
     let value = self.read_value(f, id)?;
-    let claim = self.claims.hold(id, lock, None, false);
+    let claim = self.claims.hold(id, lock, None, false, None);
     Ok(Some(PulledNotification {
       claim,
       id: id.to_owned(),

@@ -5,10 +5,12 @@
 //! `retention`, `check`. Each state change goes through `transition`, each file through `record`.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
+use crate::activity::{self, Activity};
 use crate::claim_watch::{self, LossReport, Watched};
+use crate::claimed;
 use crate::claims::{Claims, LostClaim};
 use crate::cursor::PullCursor;
 use crate::delayed_index::DelayedIndex;
@@ -139,6 +141,10 @@ pub struct Store {
   inline: bool,
   /// See [`Options::poll`]; decided at open.
   poll: Option<Duration>,
+  /// This store's jobs created, fulfilled and failed per minute (see `activity`).
+  pub(crate) activity: Activity,
+  /// Itself, for the threads it starts (which must not keep it alive).
+  pub(crate) me: OnceLock<Weak<Store>>,
 }
 
 impl Store {
@@ -160,6 +166,8 @@ impl Store {
       .or_else(|| (filesystem == Filesystem::Other).then_some(Duration::from_millis(50)));
     if options.access == Access::ReadWrite {
       leftovers::sweep(&folder);
+      claimed::sweep(&folder);
+      activity::sweep(&folder);
     }
     let store = Arc::new(Store {
       layout,
@@ -173,7 +181,10 @@ impl Store {
       inline,
       poll,
       options,
+      activity: Activity::default(),
+      me: OnceLock::new(),
     });
+    let _ = store.me.set(Arc::downgrade(&store));
     if let Some(report) = store.options.on_lost_claim.clone() {
       let watched: std::sync::Weak<dyn Watched> = Arc::downgrade(&store) as _;
       claim_watch::watch(watched, store.options.lock_check_interval, report).map_err(|e| {
@@ -236,6 +247,7 @@ impl Store {
   /// stops watching its claims; later calls fail with `ECLOSED`. Operations already running
   /// finish on the folder they started on.
   pub fn close(&self) {
+    self.flush_activity();
     self.wake.close();
     self.folder.write().unwrap().take();
     self.claims.release_all();
