@@ -138,7 +138,8 @@ async function openJob(page, state, id) {
 async function confirmAction(page, label) {
   await page.click(`#detail-actions button:text-is("${label}")`)
   await page.waitForSelector('#confirm[open]')
-  await page.click('#confirm-yes')
+  assert.equal(await page.textContent('#confirm-yes'), `Yes, ${label.toLowerCase()}`)
+  await page.getByRole('button', { name: `Yes, ${label.toLowerCase()}` }).click()
 }
 
 /** Polls `read` until `ok(value)`; the dashboard acts through the folder, so the store sees it. */
@@ -233,7 +234,8 @@ test('actions retry, cancel, run now, remove and retry all act on the store, eac
   await page.click('#detail-actions button:text-is("Retry")')
   await page.waitForSelector('#confirm[open]')
   assert.match(await page.textContent('#confirm-text'), /Retry job/)
-  await page.click('#confirm-no')
+  await page.getByRole('button', { name: 'No, keep it' }).click()
+  await page.waitForSelector('#confirm:not([open])', { state: 'attached' })
   await new Promise((r) => setTimeout(r, 300))
   assert.equal((await store.get(ids.failed)).state, 'failed')
 

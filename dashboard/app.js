@@ -271,7 +271,8 @@
     if (view.readOnly) return toast('This dashboard is read-only.', true)
     const dialog = $('confirm')
     $('confirm-text').textContent = question
-    $('confirm-yes').textContent = label
+    // Named apart from the button that opened it, so the two are never confused.
+    $('confirm-yes').textContent = `Yes, ${label.toLowerCase()}`
     dialog.showModal()
     $('confirm-yes').onclick = async () => {
       dialog.close()
