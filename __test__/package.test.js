@@ -20,8 +20,9 @@ function expectedFiles() {
   const commands = (typeof bin === 'string' ? [bin] : Object.values(bin || {})).map((file) => path.posix.normalize(file))
   // bin/ is packed whole: the commands and the modules they load.
   for (const name of fs.readdirSync(path.join(ROOT, 'bin'))) if (!commands.includes(`bin/${name}`)) commands.push(`bin/${name}`)
-  const docs = fs.readdirSync(path.join(ROOT, 'docs')).map((name) => `docs/${name}`)
-  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...docs, ...binaries.map((name) => `native/${name}`), ...commands].sort()
+  const docs = fs.readdirSync(path.join(ROOT, 'docs'), { recursive: true }).filter((name) => fs.statSync(path.join(ROOT, 'docs', name)).isFile()).map((name) => `docs/${name}`)
+  const dashboard = fs.readdirSync(path.join(ROOT, 'dashboard')).map((name) => `dashboard/${name}`)
+  return ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'native/binding.js', ...lib, ...docs, ...dashboard, ...binaries.map((name) => `native/${name}`), ...commands].sort()
 }
 
 /** npm's own entry point, run with this node, so that npm needs nothing else from the PATH. */
@@ -116,7 +117,7 @@ test('the packed tarball, installed offline without Rust', async (t) => {
   const env = userEnv(path.join(tmp, 'bin'))
   const npm = npmCli()
 
-  await t.test('npm pack holds the loader, the binary, index.js, index.d.ts, the docs, README and LICENSE only', () => {
+  await t.test('npm pack holds the loader, the binary, index.js, index.d.ts, the dashboard, the docs, README and LICENSE only', () => {
     // With its scripts, as a maintainer packs: prepack takes `prepare` out of the packed
     // package.json and postpack puts it back. Only the host binary is here, so the check that
     // all six passed test:platforms is turned off.
@@ -170,12 +171,34 @@ test('the packed tarball, installed offline without Rust', async (t) => {
     await runExamples(project, env, scripts, 12)
   })
 
+  await t.test("the installed package's dashboard serves its page and counts, offline", async () => {
+    const script = `
+      const http = require('node:http')
+      const JobStore = require('fs-job-store')
+      const createDashboard = require('fs-job-store/dashboard')
+      const store = new JobStore({ dir: process.argv[1] })
+      store.create({ n: 1 }).then(() => {
+        const server = http.createServer(createDashboard(store)).listen(0, '127.0.0.1', async () => {
+          const base = 'http://127.0.0.1:' + server.address().port + '/'
+          const page = await (await fetch(base)).text()
+          const script = await fetch(base + 'assets/app.js')
+          const { counts } = await (await fetch(base + 'api/overview')).json()
+          console.log(JSON.stringify({ page: page.includes('assets/app.js'), script: script.status, pending: counts.pending }))
+          server.close()
+          store.close()
+        })
+      })`
+    const ran = spawnSync(process.execPath, ['-e', script, path.join(tmp, 'dashboard-store')], { cwd: project, env, encoding: 'utf8', timeout: 30000 })
+    assert.equal(ran.status, 0, ran.stderr)
+    assert.deepEqual(JSON.parse(ran.stdout), { page: true, script: 200, pending: 1 })
+  })
+
   await t.test('a TypeScript consumer compiles with --strict against the installed typings', () => {
-    for (const file of ['usage.ts', 'esm.mts']) fs.copyFileSync(path.join(__dirname, 'types', file), path.join(project, file))
+    for (const file of ['usage.ts', 'esm.mts', 'dashboard.ts']) fs.copyFileSync(path.join(__dirname, 'types', file), path.join(project, file))
     // What a TypeScript project has: its own @types/node (here, ours).
     fs.mkdirSync(path.join(project, 'node_modules', '@types'))
     fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(project, 'node_modules', '@types', 'node'), 'dir')
-    const config = { compilerOptions: { strict: true, noEmit: true, module: 'nodenext', target: 'es2022', types: ['node'] }, files: ['usage.ts', 'esm.mts'] }
+    const config = { compilerOptions: { strict: true, noEmit: true, module: 'nodenext', target: 'es2022', types: ['node'] }, files: ['usage.ts', 'esm.mts', 'dashboard.ts'] }
     fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify(config))
     const tsc = path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')
     // Under emulation (test:platforms) TypeScript 7's native compiler has no package for the
