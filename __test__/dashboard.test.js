@@ -343,6 +343,11 @@ test('on any address but loopback it requires a token, given or generated, and t
     assert.equal((await res.json()).error.code, 'ETOKEN')
   }
   assert.equal((await fetch(base)).status, 401, 'not even the page')
+  // A cookie that is not even percent-encoding (planted by another service on the host) neither
+  // crashes anything nor keeps the token from working.
+  const junk = await fetch(`${base}?token=${token}`, { redirect: 'manual', headers: { cookie: 'fs-job-store-token=%E0%A4%A' } })
+  assert.equal(junk.status, 303)
+  assert.match(junk.headers.get('set-cookie'), /HttpOnly; SameSite=Lax; Path=\//)
   const ok = await fetch(`${base}api/overview`, { headers: { authorization: `Bearer ${token}` } })
   assert.equal(ok.status, 200)
   assert.equal((await ok.json()).counts.failed, 1)
@@ -420,6 +425,17 @@ test('mounted under a base path in node:http, express and fastify, next to the a
     t.after(() => new Promise((r) => server.close(r)))
   }
   const ports = { http: servers.http.address().port, express: servers.express.address().port, fastify: fastify.server.address().port }
+  // Express at the root with a basePath: the app's other routes still reach their handlers.
+  const rooted = express()
+  rooted.use(createDashboard(store, { basePath: '/admin/jobs' }))
+  rooted.get('/users', (req, res) => res.send('users route'))
+  const rootedServer = http.createServer(rooted)
+  await new Promise((r) => rootedServer.listen(0, '127.0.0.1', r))
+  t.after(() => new Promise((r) => rootedServer.close(r)))
+  const rootedOrigin = `http://127.0.0.1:${rootedServer.address().port}`
+  assert.equal(await (await fetch(`${rootedOrigin}/users`)).text(), 'users route')
+  assert.equal((await (await fetch(`${rootedOrigin}/admin/jobs/api/overview`)).json()).counts.failed, 1)
+
   for (const [name, port] of Object.entries(ports)) {
     const origin = `http://127.0.0.1:${port}`
     const redirect = await fetch(`${origin}/admin/jobs`, { redirect: 'manual' })
@@ -464,6 +480,7 @@ test('bad requests to the API get clear 4xx answers and the server keeps answeri
     [() => fetch(`${url}api/jobs?limit=1e9`), 400, 'EBADLIMIT'],
     [() => fetch(`${url}api/jobs?after=..%2F..%2Fetc`), 400, 'EINVALIDID'],
     [() => fetch(`${url}api/jobs/..%2F..%2Fetc%2Fpasswd`), 400, 'EINVALIDID'],
+    [() => fetch(`${url}api/jobs/%E0%A4%A`), 400, 'EBADPATH'],
     [() => fetch(`${url}api/jobs/job-00000000-0000-7000-8000-000000000000`), 404, 'ENOJOB'],
     [() => fetch(`${url}api/nothing`), 404, 'ENOTFOUND'],
     [() => fetch(`${url}api/overview`, { method: 'PUT' }), 405, 'EMETHOD'],
@@ -482,6 +499,10 @@ test('bad requests to the API get clear 4xx answers and the server keeps answeri
     assert.equal(body.error.code, code)
     assert.ok(body.error.message.length > 10, 'a message saying what to do')
   }
+  // A request line naming another host ('//evil.example') stays a path of this server.
+  const odd = await new Promise((resolve) => http.get({ host: '127.0.0.1', port: new URL(url).port, path: '//api/overview' }, resolve))
+  assert.equal(odd.statusCode, 404)
+  odd.resume()
   assert.equal((await fetch(`${url}api/overview`)).status, 200, 'still answering')
   // The pending job was never touched by the refused requests.
   const reader = new JobStore({ dir, readOnly: true })

@@ -328,13 +328,20 @@ const commands = {
       ]
       process.stdout.write(`${tty ? '\x1b[H\x1b[2J' : ''}${lines.join('\n')}\n`)
     }
-    await draw()
-    const timer = setInterval(() => draw().catch((err) => console.error(`fs-job-store top: ${err.message}`)), interval)
+    // The next draw is timed from the end of the last, so a slow one never stacks up.
+    let timer
+    let stopped = false
+    const tick = async () => {
+      await draw().catch((err) => console.error(`fs-job-store top: ${err.message}`))
+      if (!stopped) timer = setTimeout(tick, interval)
+    }
+    await tick()
     await new Promise((resolve) => {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)
     })
-    clearInterval(timer)
+    stopped = true
+    clearTimeout(timer)
     await store.close()
     return ''
   },

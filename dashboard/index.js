@@ -66,9 +66,10 @@ function createDashboard(store, options = {}) {
   const page = pageHtml({ csrf, readOnly, title: options.title || 'fs-job-store' })
 
   async function handle(req, res) {
-    const url = new URL(req.url || '/', 'http://dashboard.invalid')
+    const url = parseTarget(req.url)
     let rel = url.pathname
-    if (basePath && req.baseUrl === undefined) {
+    // Express strips its mount path into req.baseUrl ('' at the root, where basePath applies).
+    if (basePath && !req.baseUrl) {
       if (rel !== basePath && !rel.startsWith(`${basePath}/`)) return false
       rel = rel.slice(basePath.length)
     }
@@ -78,9 +79,9 @@ function createDashboard(store, options = {}) {
     if (token !== null) authorize(req, res, url, token, basePath)
     if (res.writableEnded) return true
     // The page's links are relative: it must be served from a path ending in '/'.
-    if (rel === '' || (rel === '/' && req.originalUrl !== undefined && !new URL(req.originalUrl, 'http://x').pathname.endsWith('/'))) {
-      const here = req.originalUrl !== undefined ? new URL(req.originalUrl, 'http://x').pathname : url.pathname
-      res.writeHead(308, { location: `${here}/${url.search}` })
+    if (rel === '' || (rel === '/' && req.originalUrl !== undefined && !parseTarget(req.originalUrl).pathname.endsWith('/'))) {
+      const here = req.originalUrl !== undefined ? parseTarget(req.originalUrl).pathname : url.pathname
+      res.writeHead(308, { location: `${localPath(here)}/${url.search}` })
       res.end()
       return true
     }
@@ -90,7 +91,13 @@ function createDashboard(store, options = {}) {
       return send(res, 200, fs.readFileSync(path.join(__dirname, file)), type, req)
     }
     if (!rel.startsWith('/api/')) throw new HttpError(404, 'ENOTFOUND', `nothing at ${rel}; the dashboard's page is at its base path`)
-    const parts = rel.slice('/api/'.length).split('/').map(decodeURIComponent)
+    const parts = rel.slice('/api/'.length).split('/').map((part) => {
+      try {
+        return decodeURIComponent(part)
+      } catch {
+        throw new HttpError(400, 'EBADPATH', `the path ${JSON.stringify(rel)} is not valid percent-encoding`)
+      }
+    })
     const method = req.method === 'HEAD' ? 'GET' : req.method
     if (method === 'GET') {
       if (parts.length === 1 && parts[0] === 'overview') return json(res, 200, await overview(store, readOnly), req)
@@ -109,22 +116,45 @@ function createDashboard(store, options = {}) {
   }
 
   return function dashboard(req, res, next) {
-    handle(req, res).then(
-      (handled) => {
-        if (handled === false) {
-          if (typeof next === 'function') next()
-          else json(res, 404, { error: { code: 'ENOTFOUND', message: `not under ${basePath}` } }, req)
-        }
-      },
-      (err) => {
-        if (res.headersSent) return res.destroy(err)
-        const known = err instanceof HttpError
-        const status = known ? err.status : statusOf(err)
-        const code = err.code || 'EINTERNAL'
-        json(res, status, { error: { code, message: err.message } }, req)
-      },
-    )
+    handle(req, res)
+      .then(
+        (handled) => {
+          if (handled === false) {
+            if (typeof next === 'function') next()
+            else json(res, 404, { error: { code: 'ENOTFOUND', message: `not under ${basePath}` } }, req)
+          }
+        },
+        (err) => {
+          if (res.headersSent) return res.destroy()
+          const known = err instanceof HttpError
+          const status = known ? err.status : statusOf(err)
+          const code = (err && err.code) || 'EINTERNAL'
+          // The rest of a refused body is not read: the connection cannot be reused.
+          if (status === 413) res.setHeader('connection', 'close')
+          json(res, status, { error: { code, message: err && err.message ? err.message : String(err) } }, req)
+        },
+      )
+      // Nothing here may become an unhandled rejection, which would end the app's process.
+      .catch(() => res.destroy())
   }
+}
+
+/** A request target as a URL. Only a path is taken as one ('//x' stays a path, an absolute
+ * form's host is ignored); what cannot be parsed is a 400. */
+function parseTarget(target) {
+  const text = String(target || '/')
+  try {
+    if (text.startsWith('/')) return new URL(`http://dashboard.invalid${text}`)
+    const absolute = new URL(text)
+    return new URL(`http://dashboard.invalid${absolute.pathname}${absolute.search}`)
+  } catch {
+    throw new HttpError(400, 'EBADPATH', 'the request target is not a valid path')
+  }
+}
+
+/** A path to redirect to that can only stay on this site ('//evil.example' becomes '/evil.example'). */
+function localPath(pathname) {
+  return `/${pathname.replace(/^[/\\]+/, '')}`
 }
 
 function isAction(parts) {
@@ -135,6 +165,13 @@ function normaliseBase(base) {
   if (base === undefined || base === null || base === '' || base === '/') return ''
   if (typeof base !== 'string' || !base.startsWith('/')) throw Object.assign(new TypeError('createDashboard: options.basePath must be a path starting with /'), { code: 'ERR_INVALID_ARG_VALUE' })
   return base.replace(/\/+$/, '')
+}
+
+/** `host[:port]` lowercased, without the scheme's default port. */
+function hostPort(host, protocol) {
+  const h = String(host).toLowerCase()
+  const port = protocol === 'https:' ? ':443' : ':80'
+  return h.endsWith(port) ? h.slice(0, -port.length) : h
 }
 
 function hostName(host) {
@@ -156,18 +193,32 @@ function sameSecret(given, expected) {
 function authorize(req, res, url, token, basePath) {
   const auth = /^Bearer\s+(.+)$/i.exec(req.headers.authorization || '')
   if (auth && sameSecret(auth[1].trim(), token)) return
-  const cookie = String(req.headers.cookie || '')
+  // Named after the token, so two dashboards on one host keep their own cookies.
+  const name = `${TOKEN_COOKIE}-${crypto.createHash('sha256').update(token).digest('hex').slice(0, 8)}`
+  const cookies = String(req.headers.cookie || '')
     .split(';')
     .map((c) => c.trim().split('='))
-    .find(([name]) => name === TOKEN_COOKIE)
-  if (cookie && sameSecret(decodeURIComponent(cookie.slice(1).join('=')), token)) return
+    .filter(([cookieName]) => cookieName === name)
+  for (const cookie of cookies) {
+    let value
+    try {
+      value = decodeURIComponent(cookie.slice(1).join('='))
+    } catch {
+      continue
+    }
+    if (sameSecret(value, token)) return
+  }
   const query = url.searchParams.get('token')
   if (query !== null && req.method === 'GET' && sameSecret(query, token)) {
     url.searchParams.delete('token')
-    const here = req.originalUrl !== undefined ? new URL(req.originalUrl, 'http://x').pathname : url.pathname
+    const here = req.originalUrl !== undefined ? parseTarget(req.originalUrl).pathname : url.pathname
+    const mount = req.baseUrl || basePath || '/'
+    const secure = req.socket && req.socket.encrypted ? '; Secure' : String(req.headers['x-forwarded-proto'] || '').startsWith('https') ? '; Secure' : ''
     res.writeHead(303, {
-      location: `${here}${url.search}`,
-      'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=${basePath || '/'}`,
+      location: `${localPath(here)}${url.search}`,
+      // Lax, so the printed link works when opened from another site's page; actions need the
+      // page's CSRF header anyway.
+      'set-cookie': `${name}=${encodeURIComponent(token)}; HttpOnly; SameSite=Lax; Path=${localPath(mount)}${secure}`,
       ...SECURITY_HEADERS,
     })
     res.end()
@@ -182,14 +233,16 @@ function checkSameOrigin(req, csrf) {
   const site = req.headers['sec-fetch-site']
   if (site && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'ECSRF', `refused an action sent from another site (Sec-Fetch-Site: ${site}); act from the dashboard's own page`)
   const origin = req.headers.origin
-  if (origin && origin !== 'null') {
+  // A browser that says same-origin is believed (behind a proxy the Host header may be the
+  // proxy's view of it); otherwise the Origin's host must be this request's.
+  if (origin && origin !== 'null' && site !== 'same-origin') {
     let host
     try {
-      host = new URL(origin).host
+      host = hostPort(new URL(origin).host, new URL(origin).protocol)
     } catch {
       host = null
     }
-    if (host !== req.headers.host) throw new HttpError(403, 'ECSRF', `refused an action sent from ${origin}; act from the dashboard's own page`)
+    if (host !== hostPort(req.headers.host || '', 'http:')) throw new HttpError(403, 'ECSRF', `refused an action sent from ${origin}; act from the dashboard's own page`)
   } else if (origin === 'null') {
     throw new HttpError(403, 'ECSRF', 'refused an action from an opaque origin; act from the dashboard\'s own page')
   }
@@ -361,7 +414,13 @@ async function jobDetail(store, id) {
 
 /** A value as text when it is UTF-8, else its first bytes in hex and base64. */
 function preview(bytes) {
-  const head = bytes.subarray(0, VALUE_PREVIEW)
+  let head = bytes.subarray(0, VALUE_PREVIEW)
+  // A cut inside a character of a longer value is moved back to the character's start.
+  if (bytes.length > head.length) {
+    let end = head.length
+    while (end > head.length - 4 && end > 0 && (bytes[end] & 0xc0) === 0x80) end--
+    head = bytes.subarray(0, end)
+  }
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(head)
     return { kind: 'text', size: bytes.length, truncated: bytes.length > head.length, text }

@@ -21,14 +21,15 @@ function isLoopback(host) {
 /**
  * Serves the dashboard of `store`. Resolves `{ server, url, token, close }` once listening.
  * @param {import('..').JobStore} store
- * @param {{ port?: number, host?: string, readOnly?: boolean, token?: string }} [options]
+ * @param {{ port?: number, host?: string, readOnly?: boolean, token?: string, allowedHosts?: string[] }} [options]
  */
 function serve(store, options = {}) {
   const host = options.host || '127.0.0.1'
   const port = options.port === undefined ? 4400 : options.port
   const local = isLoopback(host)
-  const token = options.token || (local ? null : crypto.randomBytes(24).toString('base64url'))
-  const allowedHosts = local ? [...LOOPBACK_NAMES, host.toLowerCase()] : null
+  const generated = !options.token && !local
+  const token = options.token || (generated ? crypto.randomBytes(24).toString('base64url') : null)
+  const allowedHosts = options.allowedHosts || (local ? [...LOOPBACK_NAMES, host.toLowerCase()] : null)
   const handler = createDashboard(store, { readOnly: options.readOnly, token, allowedHosts })
   const server = http.createServer(handler)
   server.headersTimeout = 10_000
@@ -42,7 +43,8 @@ function serve(store, options = {}) {
     server.listen(port, host, () => {
       const address = server.address()
       const shown = net.isIPv6(address.address) ? `[${address.address}]` : address.address
-      const url = `http://${shown}:${address.port}/${token ? `?token=${token}` : ''}`
+      // A generated token is printed once, in the address; one the caller gave is theirs to know.
+      const url = `http://${shown}:${address.port}/${generated ? `?token=${token}` : ''}`
       resolve({
         server,
         url,
