@@ -179,7 +179,7 @@ class JobStore {
   async _pullNotification(options, skip) {
     const found = await this._wait(
       options,
-      () => this._native.pullNotification(skip),
+      () => afterInline(this._native.pullNotificationNow(skip)),
       (waitMs, token) => this._native.pullNotificationWait(waitMs, token, skip),
     )
     return found ? new Notification(this._claimSurface, found) : undefined
@@ -582,7 +582,7 @@ function claimSurface(store) {
     },
     async done(claim, id, delivered) {
       store._held.delete(claim)
-      await native.done(claim, id, delivered)
+      await afterInline(native.doneNow(claim, id, delivered))
     },
   }
 }

@@ -343,6 +343,13 @@ function finishRow(ctx, row, samples, extras, errors) {
   for (const [name, xs] of Object.entries(samples)) {
     results[name] = { median: round(median(xs), 4), samples: xs.map((x) => round(x, 4)) }
     if (extras[name] && extras[name].length) results[name].extra = extras[name]
+    const cpus = (extras[name] || []).filter((e) => e.sys_us_per_job !== undefined)
+    if (cpus.length) {
+      results[name].cpu = {
+        user_us_per_job: round(median(cpus.map((e) => e.user_us_per_job)), 2),
+        sys_us_per_job: round(median(cpus.map((e) => e.sys_us_per_job)), 2),
+      }
+    }
     if (errors[name]) results[name].error = errors[name]
   }
   const ours = results.ours && results.ours.median
@@ -360,6 +367,12 @@ function finishRow(ctx, row, samples, extras, errors) {
 
 // ---------------------------------------------------------------- workloads
 
+/** The CPU time per job of a trial's whole process over its timed loop (getrusage), µs. */
+function cpuPerJob(out) {
+  if (out.user_us === undefined || !out.n) return {}
+  return { user_us_per_job: round(out.user_us / out.n, 2), sys_us_per_job: round(out.sys_us / out.n, 2) }
+}
+
 /** Trials of the floor's create / drain / notify commands. */
 function floorTrial(ctx, { cmd, n, durable, seed }) {
   return () => {
@@ -367,7 +380,7 @@ function floorTrial(ctx, { cmd, n, durable, seed }) {
     try {
       if (seed) seed(t.store)
       const out = runFloor(ctx, [cmd, '--dir', t.store, '--n', String(n), ...(durable ? ['--durable'] : [])])
-      return { value: out.n / out.secs }
+      return { value: out.n / out.secs, extra: cpuPerJob(out) }
     } finally {
       ctx.trials.remove(t)
     }
@@ -382,7 +395,8 @@ function nodeTrial(ctx, system, spec, { seed, value } = {}) {
       if (seed) seed(t.store)
       const result = await runTrial(ctx, { system, dir: t.store, ...spec }, t.env)
       if (spec.n && result.n !== spec.n) throw new Error(`${system} ${spec.role} did ${result.n} of ${spec.n} jobs`)
-      const extra = result.loop_gap_max_ms === undefined ? undefined : { loop_gap_max_ms: round(result.loop_gap_max_ms, 2), op_p99_ms: round(result.op_p99_ms, 3) }
+      const probe = result.loop_gap_max_ms === undefined ? {} : { loop_gap_max_ms: round(result.loop_gap_max_ms, 2), op_p99_ms: round(result.op_p99_ms, 3) }
+      const extra = { ...probe, ...cpuPerJob(result) }
       return { value: value ? value(result) : result.n / result.secs, extra }
     } finally {
       ctx.trials.remove(t)
@@ -715,11 +729,12 @@ const WORKLOADS = {
       ['create', 'create'],
       ['drain', 'drain'],
     ]) {
-      const oursRun = (k) => {
+      const nodeRun = (system) => (k) => {
         const t = ctx.trials.fresh()
         try {
-          if (role === 'drain') seedPending(ctx, t.store, k)
-          return count([process.execPath, probe, role, String(k), t.store, ctx.opts.ours])
+          if (role === 'drain' && system === 'ours') seedPending(ctx, t.store, k)
+          if (role === 'drain' && system !== 'ours' && k > 0) spawnSync(process.execPath, [probe, system, 'seed', String(k), t.store, ctx.opts.ours], { stdio: 'ignore' })
+          return count([process.execPath, probe, system, role, String(k), t.store, ctx.opts.ours])
         } finally {
           ctx.trials.remove(t)
         }
@@ -733,14 +748,15 @@ const WORKLOADS = {
           ctx.trials.remove(t)
         }
       }
-      const ours = perJob(oursRun)
+      const counted = { ours: perJob(nodeRun('ours')) }
       // The floor does at least one job; its fixed cost is left out the same way.
-      const floor = perJob((k) => floorRun(k === 0 ? 1 : k + 1))
+      counted.floor = perJob((k) => floorRun(k === 0 ? 1 : k + 1))
+      if (has(ctx, 'plainjob', false)) counted.plainjob = perJob(nodeRun('plainjob'))
       finishRow(
         ctx,
         { workload: 'SYS', variant: `${role === 'create' ? 'create' : 'pull + fulfil + release'} (relaxed)`, durable: false, unit: 'syscalls/job', higher: false, n },
-        { ours: [ours.total], floor: [floor.total] },
-        { ours: [ours.table], floor: [floor.table] },
+        Object.fromEntries(Object.entries(counted).map(([name, c]) => [name, [c.total]])),
+        Object.fromEntries(Object.entries(counted).map(([name, c]) => [name, [c.table]])),
         {},
       )
     }
@@ -932,6 +948,23 @@ function table(ctx) {
   return out
 }
 
+/** CPU time per job of each system's whole process (getrusage over the timed loop), for the rows
+ * that have it: user space, the kernel, and the kernel's ratio to the floor's. */
+function cpuTable(ctx) {
+  const lines = []
+  for (const r of ctx.rows) {
+    const floor = r.results.floor && r.results.floor.cpu
+    for (const name of ['floor', 'ours', 'plainjob', 'legacy']) {
+      const c = r.results[name] && r.results[name].cpu
+      if (!c) continue
+      const k = floor && floor.sys_us_per_job ? fmtRatio(round(c.sys_us_per_job / floor.sys_us_per_job, 3)) : '—'
+      lines.push(`| ${r.workload} ${r.variant} | ${r.durable ? 'yes' : 'no'} | ${name === 'legacy' ? '1.2.0' : name} | ${fmt(c.user_us_per_job)} | ${fmt(c.sys_us_per_job)} | ${fmt(round(c.user_us_per_job + c.sys_us_per_job, 2))} | ${k} |`)
+    }
+  }
+  if (!lines.length) return ''
+  return ['CPU time per job, whole process (µs, getrusage over the timed loop):', '', '| workload | durable | system | user | kernel | total | kernel ÷ floor |', '|---|---|---|---:|---:|---:|---:|', ...lines].join('\n')
+}
+
 /** The issue's targets, checked against this run's rows. */
 function targets(ctx) {
   const find = (w, durable, pred = () => true) => ctx.rows.find((r) => r.workload === w && r.durable === durable && pred(r))
@@ -944,6 +977,11 @@ function targets(ctx) {
     if (w1) add(`W1 one at a time ≥ 0.7× floor (${d})`, w1.ratios.floor, w1.ratios.floor >= 0.7, 'ours ÷ floor, jobs/s')
     const w2 = find('W2', durable)
     if (w2) add(`W2 drain ≥ 0.7× floor (${d})`, w2.ratios.floor, w2.ratios.floor >= 0.7, 'ours ÷ floor, jobs/s')
+    const w2cpu = w2 && w2.results.ours && w2.results.floor && w2.results.ours.cpu && w2.results.floor.cpu
+    if (w2cpu && !durable) {
+      const k = round(w2.results.ours.cpu.sys_us_per_job / w2.results.floor.cpu.sys_us_per_job, 3)
+      add('W2 kernel time per pull + fulfil + release ≤ 1.5× floor (relaxed)', k, k <= 1.5, `ours ${w2.results.ours.cpu.sys_us_per_job} µs vs floor ${w2.results.floor.cpu.sys_us_per_job} µs per job (getrusage)`)
+    }
     const w2r = find('W2r', durable)
     if (w2r) add(`W2r store.process (concurrency 1) ≥ 0.9× the hand-written loop (${d})`, w2r.ratios.loop, w2r.ratios.loop >= 0.9, 'runtime ÷ loop, jobs/s')
     const w2r8 = find('W2r8', durable)
@@ -1055,6 +1093,8 @@ async function main() {
   const loads = ctx.rows.map((r) => r.loadavg1).filter((x) => x !== undefined)
   process.stdout.write(`Load average (1 min) at the start ${ctx.machine.loadavg[0]}, at the end of rows ${Math.min(...loads)}–${Math.max(...loads)} on ${ctx.machine.nproc} cores; each BENCH line has its own \`loadavg1\`. The run's own processes count in it too.\n\n`)
   process.stdout.write(`${table(ctx)}\n\nRatios are ours ÷ baseline in the row's unit: ↑ higher is better (>1× means ours is faster), ↓ lower is better (<1× means ours is faster).\n\n`)
+  const cpuText = cpuTable(ctx)
+  if (cpuText) process.stdout.write(`${cpuText}\n\n`)
   process.stdout.write(`${targetTable(tlist)}\n\n`)
   process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
   if (opts.jsonOut) fs.writeFileSync(opts.jsonOut, JSON.stringify({ machine: ctx.machine, options: opts, rows: ctx.rows, targets: tlist }, null, 2) + '\n')

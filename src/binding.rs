@@ -413,6 +413,24 @@ impl NativeStore {
     self.dispatch(env, calls::done(claim as u64, id, delivered))
   }
 
+  /// `done`, on this thread when the store runs inline and the job's turn is free.
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn done_now<'e>(
+    &self,
+    env: &'e Env,
+    claim: i64,
+    id: String,
+    delivered: String,
+  ) -> Result<Unknown<'e>> {
+    self.now_or_later(env, calls::done(claim as u64, id, delivered))
+  }
+
+  /// `pullNotification`, on this thread when no listing is needed and the store runs inline.
+  #[napi(ts_return_type = "NativeNotification | null | Promise<NativeNotification | null>")]
+  pub fn pull_notification_now<'e>(&self, env: &'e Env, skip: Vec<String>) -> Result<Unknown<'e>> {
+    self.now_or_later(env, calls::pull_notification(skip))
+  }
+
   /// Like `pullJob`, waiting up to `waitMs` for a job; `token` names the wait for `cancelWait`.
   #[napi(ts_return_type = "Promise<NativeJob | null>")]
   pub fn pull_job_wait<'e>(&self, env: &'e Env, wait_ms: f64, token: i64) -> Result<Object<'e>> {

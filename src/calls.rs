@@ -21,6 +21,8 @@ use crate::store::{CreateOptions, Created, Delivery, PulledJob, PulledNotificati
 use crate::wake::Ended;
 
 type Work<T> = Box<dyn FnOnce(&Store) -> Result<T> + Send>;
+/// A form of the call that answers at once when it can, `None` when it would list or wait.
+type Answer<T> = Box<dyn Fn(&Store) -> Option<Result<T>> + Send>;
 
 /// Whether a call may run on the caller's thread when the store runs inline.
 enum Inline<T> {
@@ -28,7 +30,7 @@ enum Inline<T> {
   /// The whole call is quick: it lists no folder and waits for nothing.
   Whole,
   /// This form answers without listing or waiting when it can (`None` when it cannot).
-  Try(fn(&Store) -> Option<Result<T>>),
+  Try(Answer<T>),
 }
 
 /// One operation, ready to run.
@@ -75,9 +77,12 @@ impl<T: Send + 'static> Call<T> {
     if !store.runs_inline() {
       return Err(self);
     }
-    match self.inline {
+    match &self.inline {
       Inline::Never => Err(self),
-      Inline::Try(answer) => answer(store).ok_or(self),
+      Inline::Try(answer) => match answer(store) {
+        Some(outcome) => Ok(outcome),
+        None => Err(self),
+      },
       Inline::Whole => {
         let turn = self.job.as_deref().map(|id| turn_key(store, id));
         let (job, inline, work, store) = (self.job, self.inline, self.work, store.clone());
@@ -179,18 +184,22 @@ pub fn fire_schedules() -> Call<Option<f64>> {
 }
 
 pub fn done(claim: u64, id: String, delivered: String) -> Call<()> {
-  Call::on_job(&id.clone(), move |s| s.done(claim, &id, &delivered))
+  Call::on_job(&id.clone(), move |s| s.done(claim, &id, &delivered)).quick()
 }
 
 pub fn pull_job() -> Call<Option<PulledJob>> {
   Call {
-    inline: Inline::Try(Store::pull_job_listed),
+    inline: Inline::Try(Box::new(Store::pull_job_listed)),
     ..Call::any(Store::pull_job)
   }
 }
 
 pub fn pull_notification(skip: Vec<String>) -> Call<Option<PulledNotification>> {
-  Call::any(move |s| s.pull_notification(&skip))
+  let listed = skip.clone();
+  Call {
+    inline: Inline::Try(Box::new(move |s| s.pull_notification_listed(&listed))),
+    ..Call::any(move |s| s.pull_notification(&skip))
+  }
 }
 
 pub fn pull_job_wait(wait: Duration, token: u64) -> Call<std::result::Result<PulledJob, Ended>> {

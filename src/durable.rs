@@ -60,6 +60,40 @@ pub fn replace_file_in(
   })
 }
 
+/// Creates the file `name` in the open folder `dir` holding `bytes` (fsynced when durable), in
+/// place, with no temporary file and rename: for a file nobody reads until a later write says it
+/// is there (a job's value, read only once its record says fulfilled). `Ok(false)` when `name`
+/// exists already (left by an interrupted attempt): the caller then replaces it atomically. A
+/// failed write removes what it made.
+pub fn create_in(
+  dir: &std::os::fd::OwnedFd,
+  name: &str,
+  bytes: &[u8],
+  durability: Durability,
+) -> std::io::Result<bool> {
+  use rustix::fs::{Mode, OFlags};
+  use std::io::Write;
+  let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+  let fd = match rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o666)) {
+    Ok(fd) => fd,
+    Err(rustix::io::Errno::EXIST) => return Ok(false),
+    Err(e) => return Err(e.into()),
+  };
+  let mut file = std::fs::File::from(fd);
+  let written = file.write_all(bytes).and_then(|()| {
+    if durability == Durability::Durable {
+      file.sync_all()
+    } else {
+      Ok(())
+    }
+  });
+  if let Err(e) = written {
+    let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+    return Err(e);
+  }
+  Ok(true)
+}
+
 /// Creates `path` (which must not exist) holding `bytes`; fsynced when durable. Removes it again
 /// on failure.
 pub fn write_new_file(

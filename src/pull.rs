@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use crate::attempts;
 use crate::claim_watch;
-use crate::claimed::ClaimedEntry;
 use crate::claims::LostClaim;
 use crate::clock::now_ms;
 use crate::error::{Code, Op, Result, StoreError};
@@ -50,6 +49,24 @@ impl Store {
   pub fn pull_notification(&self, skip: &[String]) -> Result<Option<PulledNotification>> {
     let f = self.writable()?;
     self.waiting.pull(&f, |id| {
+      if skip.iter().any(|s| s == id) {
+        return Ok(None);
+      }
+      self.try_pull_notification(&f, id)
+    })
+  }
+
+  /// Like [`Store::pull_notification`] but only when no folder needs listing: `None` says to
+  /// run [`Store::pull_notification`] where blocking is fine.
+  pub fn pull_notification_listed(
+    &self,
+    skip: &[String],
+  ) -> Option<Result<Option<PulledNotification>>> {
+    let f = match self.writable() {
+      Ok(f) => f,
+      Err(e) => return Some(Err(e)),
+    };
+    self.waiting.pull_listed(&f, |id| {
       if skip.iter().any(|s| s == id) {
         return Ok(None);
       }
@@ -262,7 +279,7 @@ impl Store {
       // writes back (seen taking 1–2 s on JuiceFS).
       counted = lock.file().sync_data().is_ok();
     }
-    let entry = ClaimedEntry::make(f, id);
+    let entry = self.claimed_file(f).and_then(|file| file.hold(id));
     let claim = self
       .claims
       .hold(id, lock, counted.then_some(history.claims), true, entry);

@@ -34,7 +34,7 @@ impl Store {
   pub(crate) fn read_state(&self, f: &Folder, id: &str) -> Result<JobState> {
     let rel = Layout::state_file(id);
     let path = f.full(&rel);
-    let bytes = match f.read(&rel) {
+    let bytes = match f.read_small(&rel) {
       Ok(bytes) => bytes,
       Err(e) if e.kind() == io::ErrorKind::NotFound => {
         return Err(match f.lstat(&Layout::job_dir(id)) {
@@ -62,7 +62,13 @@ impl Store {
       }
       Err(e) => return Err(StoreError::io(&e, Op::Read, &path)),
     };
-    JobState::parse(&bytes).map_err(|why| StoreError::corrupt(&path, why))
+    JobState::parse(&bytes).or_else(|_| {
+      // Read to its end before calling it damaged (see `read_small`).
+      let whole = f
+        .read(&rel)
+        .map_err(|e| StoreError::io(&e, Op::Read, &path))?;
+      JobState::parse(&whole).map_err(|why| StoreError::corrupt(&path, why))
+    })
   }
 
   pub(crate) fn read_value(&self, f: &Folder, id: &str) -> Result<Vec<u8>> {

@@ -5,12 +5,12 @@
 //! `retention`, `check`. Each state change goes through `transition`, each file through `record`.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use crate::activity::{self, Activity};
 use crate::claim_watch::{self, LossReport, Watched};
-use crate::claimed;
+use crate::claimed::{self, ClaimedFile};
 use crate::claims::{Claims, LostClaim};
 use crate::cursor::PullCursor;
 use crate::delayed_index::DelayedIndex;
@@ -143,6 +143,8 @@ pub struct Store {
   poll: Option<Duration>,
   /// This store's jobs created, fulfilled and failed per minute (see `activity`).
   pub(crate) activity: Activity,
+  /// The file of the claims this store holds (see `claimed`), made at its first claim.
+  claimed: Mutex<Option<Arc<ClaimedFile>>>,
   /// Itself, for the threads it starts (which must not keep it alive).
   pub(crate) me: OnceLock<Weak<Store>>,
 }
@@ -182,6 +184,7 @@ impl Store {
       poll,
       options,
       activity: Activity::default(),
+      claimed: Mutex::default(),
       me: OnceLock::new(),
     });
     let _ = store.me.set(Arc::downgrade(&store));
@@ -219,6 +222,16 @@ impl Store {
     self.poll
   }
 
+  /// This store's file of claims, made when first needed; `None` when it cannot be made (the
+  /// claims then go uncounted).
+  pub(crate) fn claimed_file(&self, f: &Arc<Folder>) -> Option<Arc<ClaimedFile>> {
+    let mut file = self.claimed.lock().unwrap();
+    if file.is_none() {
+      *file = ClaimedFile::make(f);
+    }
+    file.clone()
+  }
+
   /// Whether [`Store::close`] was called.
   pub fn is_closed(&self) -> bool {
     self.folder.read().unwrap().is_none()
@@ -251,6 +264,7 @@ impl Store {
     self.wake.close();
     self.folder.write().unwrap().take();
     self.claims.release_all();
+    self.claimed.lock().unwrap().take();
     self.syncs.reopen();
     self.pending.reset();
     self.waiting.reset();

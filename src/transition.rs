@@ -20,7 +20,7 @@
 //! Deleting a job is not a transition: the job folder leaves in one rename (see `retention`),
 //! after which its markers point nowhere, which every reader skips.
 
-use crate::durable::Durability;
+use crate::durable::{self, Durability};
 use crate::error::{Op, Result, StoreError};
 use crate::folder::Folder;
 use crate::layout::{self, Layout, JOBS};
@@ -130,7 +130,13 @@ impl Store {
         let dir = f
           .open_dir(&job_dir)
           .map_err(|e| StoreError::io(&e, Op::OpenFolder, &f.full(&job_dir)))?;
-        self.replace_in(f, &dir, id, layout::VALUE_FILE, value)?;
+        // A job has no value until its first fulfil: written in place, one rename fewer. One
+        // left by an interrupted fulfil is replaced atomically instead.
+        let made = durable::create_in(&dir, layout::VALUE_FILE, value, durability)
+          .map_err(|e| StoreError::io(&e, Op::Write, &f.full(&Layout::value_file(id))))?;
+        if !made {
+          self.replace_in(f, &dir, id, layout::VALUE_FILE, value)?;
+        }
         self.replace_in(f, &dir, id, layout::STATE_FILE, state.to_json().as_bytes())?;
         if durability == Durability::Durable {
           std::fs::File::from(dir)

@@ -9,6 +9,15 @@ const path = require('node:path')
 const { openSystem } = require('./systems')
 
 const now = () => process.hrtime.bigint()
+/** This process's CPU time so far (every thread), µs: user space and kernel. */
+const cpu = () => {
+  const { userCPUTime, systemCPUTime } = process.resourceUsage()
+  return { user: userCPUTime, sys: systemCPUTime }
+}
+const cpuSince = (c0) => {
+  const c1 = cpu()
+  return { user_us: c1.user - c0.user, sys_us: c1.sys - c0.sys }
+}
 const secsSince = (t0) => Number(now() - t0) / 1e9
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const send = (msg) => process.send(msg)
@@ -18,6 +27,7 @@ const ROLES = {
   async create(sys, { n, inflight = 1 }) {
     let next = 0
     const loop = eventLoopProbe()
+    const c0 = cpu()
     const t0 = now()
     const lane = async () => {
       while (next < n) {
@@ -28,7 +38,7 @@ const ROLES = {
       }
     }
     await Promise.all(Array.from({ length: Math.min(inflight, n) }, lane))
-    return { n, secs: secsSince(t0), ...loop.stop() }
+    return { n, secs: secsSince(t0), ...cpuSince(c0), ...loop.stop() }
   },
 
   /** W2 and W5: pull + fulfil + release, `n` times (or until the queue is empty). The first job
@@ -181,6 +191,7 @@ async function loop(n, take, finish, warmup = 0) {
   let firstSecs = 0
   let restStart = null
   const probe = eventLoopProbe()
+  const c0 = cpu()
   const t0 = now()
   while (done < n) {
     if (done === 1 + warmup) restStart = now()
@@ -196,7 +207,7 @@ async function loop(n, take, finish, warmup = 0) {
   }
   const secs = secsSince(t0)
   const restN = Math.max(0, done - 1 - warmup)
-  return { n: done, secs, first_secs: firstSecs, rest_n: restN, rest_secs: restStart === null ? 0 : secsSince(restStart), ...probe.stop() }
+  return { n: done, secs, first_secs: firstSecs, rest_n: restN, rest_secs: restStart === null ? 0 : secsSince(restStart), ...cpuSince(c0), ...probe.stop() }
 }
 
 /**

@@ -1,20 +1,30 @@
 'use strict'
 // Run under `strace -f -c` by the bench's syscalls workload: `n` creates, or `n` pull + fulfil +
-// release cycles, on our store with durable: false. Usage: node syscall-probe.js ROLE N DIR OURS
+// release cycles, relaxed (durable: false), through the system's adapter. `seed` (run without
+// strace, before a drain) makes `n` pending jobs for systems the floor cannot seed.
+// Usage: node syscall-probe.js SYSTEM ROLE N DIR OURS
 
-const [role, n, dir, ours] = process.argv.slice(2)
-const JobStore = require(ours)
+const { openSystem } = require('./systems')
+
+const [system, role, n, dir, oursRoot] = process.argv.slice(2)
 
 ;(async () => {
-  const store = new JobStore({ dir, durable: false })
-  for (let i = 0; i < Number(n); i++) {
-    if (role === 'create') {
-      await store.create({ i })
-    } else {
-      const job = await store.pullJob()
-      await job.fulfill('v')
-      await job.release()
+  const sys = await openSystem({ system, dir, durable: false, oursRoot })
+  if (role === 'seed') {
+    sys.seed(Number(n))
+  } else {
+    for (let i = 0; i < Number(n); i++) {
+      if (role === 'create') {
+        await sys.create({ i })
+      } else {
+        const job = await sys.take()
+        if (!job) throw new Error(`${system}: no job to take at ${i} of ${n}`)
+        await sys.finish(job)
+      }
     }
   }
-  await store.close()
-})()
+  await sys.close()
+})().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -12,7 +12,8 @@
 //!
 //! Each command prints one line: `FLOOR {json}` with `secs` (the whole timed loop),
 //! `first_secs` (the first job, which for drain/notify includes listing the folder) and
-//! `rest_secs` (every job after the first).
+//! `rest_secs` (every job after the first), and `user_us` / `sys_us`, the process's CPU time in
+//! user space and in the kernel over the timed loop (getrusage).
 //!
 //! One job's life, as the store must do it at least:
 //! - create: mkdir `tmp/<t>`, write `tmp/<t>/state.json`, [fsync file, fsync `tmp/<t>`],
@@ -259,11 +260,37 @@ struct Timing {
   secs: f64,
   first_secs: f64,
   rest_secs: f64,
+  /// CPU time of the whole process over the timed loop, in µs: user space and kernel.
+  user_us: f64,
+  sys_us: f64,
+}
+
+/// `struct rusage` of Linux and macOS on 64-bit targets: two timevals, then fourteen longs.
+#[repr(C)]
+#[derive(Default)]
+struct Rusage {
+  utime: [i64; 2],
+  stime: [i64; 2],
+  rest: [i64; 14],
+}
+
+extern "C" {
+  fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+}
+
+/// This process's user and system CPU time so far, in µs.
+fn cpu_us() -> (f64, f64) {
+  let mut usage = Rusage::default();
+  // RUSAGE_SELF is 0: every thread of the process.
+  unsafe { getrusage(0, &mut usage) };
+  let us = |tv: [i64; 2]| tv[0] as f64 * 1e6 + tv[1] as f64;
+  (us(usage.utime), us(usage.stime))
 }
 
 /// Runs `one(i)` for i in 0..n, timing the first call apart from the rest.
 fn timed(n: usize, mut one: impl FnMut(usize) -> std::io::Result<bool>) -> std::io::Result<Timing> {
   let started = Instant::now();
+  let (user0, sys0) = cpu_us();
   let mut first_secs = 0.0;
   let mut done = 0;
   for i in 0..n {
@@ -275,7 +302,8 @@ fn timed(n: usize, mut one: impl FnMut(usize) -> std::io::Result<bool>) -> std::
     }
   }
   let secs = started.elapsed().as_secs_f64();
-  Ok(Timing { n: done, secs, first_secs, rest_secs: secs - first_secs })
+  let (user1, sys1) = cpu_us();
+  Ok(Timing { n: done, secs, first_secs, rest_secs: secs - first_secs, user_us: user1 - user0, sys_us: sys1 - sys0 })
 }
 
 fn run(args: &Args) -> std::io::Result<Timing> {
@@ -316,13 +344,15 @@ fn main() {
   let args = parse_args();
   match run(&args) {
     Ok(t) => println!(
-      "FLOOR {{\"cmd\":\"{}\",\"n\":{},\"durable\":{},\"secs\":{:.9},\"first_secs\":{:.9},\"rest_secs\":{:.9}}}",
+      "FLOOR {{\"cmd\":\"{}\",\"n\":{},\"durable\":{},\"secs\":{:.9},\"first_secs\":{:.9},\"rest_secs\":{:.9},\"user_us\":{:.0},\"sys_us\":{:.0}}}",
       args.cmd,
       t.n,
       args.durable && args.cmd != "seed",
       t.secs,
       t.first_secs,
-      t.rest_secs
+      t.rest_secs,
+      t.user_us,
+      t.sys_us
     ),
     Err(e) => {
       eprintln!("floor {}: {e}", args.cmd);
