@@ -996,6 +996,13 @@ function targets(ctx) {
     if (w5p && !durable) add(`W5p ${w5p.depth.toLocaleString('en-US')} jobs over 3 priorities ≤ 1.3× 100 jobs`, w5p.ratios.shallow, w5p.ratios.shallow <= 1.3, 'µs per pull, deep ÷ shallow')
     const w3 = find('W3', durable)
     if (w3) add(`W3 pipeline ≥ 1.0× plainjob (${d})`, w3.ratios.plainjob, w3.ratios.plainjob >= 1.0, 'ours ÷ plainjob, jobs/s')
+    // The kernel-work issue's targets (relaxed; the same ratios on tmpfs and on ext4).
+    if (!durable) {
+      if (w2) add('W2 pull + fulfil + release ≥ 0.5× floor (relaxed)', w2.ratios.floor, w2.ratios.floor >= 0.5, 'ours ÷ floor, jobs/s')
+      if (w3) add('W3 pipeline ≥ 0.8× plainjob (relaxed)', w3.ratios.plainjob, w3.ratios.plainjob >= 0.8, 'ours ÷ plainjob, jobs/s')
+      const w4 = find('W4', durable)
+      if (w4) add('W4 pull notification + done ≥ 0.3× floor (relaxed)', w4.ratios.floor, w4.ratios.floor >= 0.3, 'ours ÷ floor, jobs/s')
+    }
     const w5 = ctx.rows.filter((r) => r.workload === 'W5' && r.durable === durable)
     if (w5.length) {
       const lo = w5.reduce((a, b) => (a.depth < b.depth ? a : b))

@@ -32,6 +32,8 @@ struct Held {
   finished: bool,
   /// A worker's claim, whose holder must hear of a cancellation (a notifier's need not).
   work: bool,
+  /// The job's record as the pull read it, with its file kept open (see [`Claims::keep_record`]).
+  record: Option<(std::fs::File, Vec<u8>)>,
   loss_reported: bool,
 }
 
@@ -54,9 +56,49 @@ struct Table {
 #[derive(Debug, Default)]
 pub struct Claims {
   table: Mutex<Table>,
+  /// Whether a claim's lock file is checked by its path (network filesystems, where an open file
+  /// removed elsewhere keeps a link) rather than by its link count on the descriptor held.
+  by_path: bool,
 }
 
 impl Claims {
+  /// The claims of a store on a network filesystem (`by_path`) or a local one.
+  pub fn new(by_path: bool) -> Claims {
+    Claims {
+      by_path,
+      ..Claims::default()
+    }
+  }
+
+  /// Keeps the record of `claim`'s job as its pull read it, with the file open: a fenced
+  /// commit then needs one `fstat` instead of reading the record again, as long as nobody
+  /// replaced it (every write of a record is a rename, which leaves the old file unlinked).
+  /// Local filesystems only: a network one may keep an open file's link after a rename.
+  pub fn keep_record(&self, claim: u64, file: std::fs::File, bytes: Vec<u8>) {
+    if self.by_path {
+      return;
+    }
+    if let Some(held) = self.table.lock().unwrap().held.get_mut(&claim) {
+      held.record = Some((file, bytes));
+    }
+  }
+
+  /// The record `claim`'s pull read, if it is still the job's record; taken, so a later call
+  /// reads the record again.
+  #[allow(clippy::unnecessary_cast)]
+  pub fn take_unchanged_record(&self, claim: u64) -> Option<Vec<u8>> {
+    let (file, bytes) = self
+      .table
+      .lock()
+      .unwrap()
+      .held
+      .get_mut(&claim)?
+      .record
+      .take()?;
+    let linked = rustix::fs::fstat(&file).is_ok_and(|stat| stat.st_nlink as u64 > 0);
+    linked.then_some(bytes)
+  }
+
   /// Keeps `lock` as a new claim on job `id`; returns the claim's number. `attempt` is the
   /// claim's index among the job's attempts, recorded as ended when the claim is released.
   /// `work` says it is a worker's claim (see [`Claims::lost`]).
@@ -81,6 +123,7 @@ impl Claims {
         attempt,
         finished: false,
         work,
+        record: None,
         loss_reported: false,
       },
     );
@@ -156,8 +199,14 @@ impl Claims {
         ))
       }
     };
-    // The path only: the watcher re-asserts the lock itself every interval.
-    match held.lock.moved(folder) {
+    // The file only (its path on network filesystems): the watcher re-asserts the lock itself
+    // every interval.
+    let moved = if self.by_path {
+      held.lock.moved(folder)
+    } else {
+      held.lock.unlinked(folder)
+    };
+    match moved {
       None => Ok(()),
       Some(loss) => Err(StoreError::new(
         Code::Compromised,

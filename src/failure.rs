@@ -67,7 +67,11 @@ impl Store {
   ) -> Result<FailOutcome> {
     let _lock = self.lock_state(f, id)?;
     self.claims.check_token(claim, id)?;
-    let mut state = self.read_state(f, id)?;
+    let kept = self.claims.take_unchanged_record(claim);
+    let mut state = match kept.map(|bytes| JobState::parse(&bytes)) {
+      Some(Ok(state)) => state,
+      _ => self.read_state(f, id)?,
+    };
     match state.status {
       JobStatus::Pending => {}
       JobStatus::Cancelled => return Err(cancelled(id, &state)),

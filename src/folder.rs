@@ -293,6 +293,12 @@ impl Folder {
   /// short read is its end everywhere the store runs; a caller that can tell a whole content
   /// (a record parses) reads again with [`Folder::read`] when it cannot.
   pub fn read_small(&self, rel: &str) -> io::Result<Vec<u8>> {
+    self.read_small_kept(rel).map(|(bytes, _)| bytes)
+  }
+
+  /// [`Folder::read_small`], giving the file still open too (a claim keeps its job's record
+  /// open to tell later, with one `fstat`, whether it was replaced since).
+  pub fn read_small_kept(&self, rel: &str) -> io::Result<(Vec<u8>, File)> {
     let mut file = File::from(self.open_beneath(rel, OFlags::RDONLY, Mode::empty())?);
     let mut bytes = Vec::with_capacity(4096);
     let mut chunk = [0u8; 16384];
@@ -300,7 +306,7 @@ impl Folder {
       match file.read(&mut chunk) {
         Ok(n) if n < chunk.len() => {
           bytes.extend_from_slice(&chunk[..n]);
-          return Ok(bytes);
+          return Ok((bytes, file));
         }
         Ok(n) => bytes.extend_from_slice(&chunk[..n]),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -232,6 +232,23 @@ impl FileLock {
     self.lost_path(folder)
   }
 
+  /// Like [`FileLock::moved`] from the descriptor held: a lock file removed or replaced has no
+  /// link left (one `fstat`); its path then says which. For local filesystems, where an open
+  /// file's link count is exact.
+  #[allow(clippy::unnecessary_cast)]
+  pub fn unlinked(&self, folder: &Folder) -> Option<Loss> {
+    if !self.verified {
+      return None;
+    }
+    match rustix::fs::fstat(&*self.file) {
+      Ok(stat) if stat.st_nlink as u64 > 0 => None,
+      Ok(_) => self.lost_path(folder).or(Some(Loss::Removed)),
+      Err(e) => Some(Loss::Revoked(format!(
+        "the filesystem no longer answers for its lock file: {e}"
+      ))),
+    }
+  }
+
   /// Checks that this lock still guards its file in `folder`; `Some` says how it was lost.
   /// Besides [`FileLock::moved`], re-asserts the lock, which fails on network filesystems once
   /// the server dropped it (the claim watcher's periodic check).

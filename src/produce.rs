@@ -386,7 +386,12 @@ impl Store {
     if let Some(claim) = claim {
       self.claims.check_token(claim, id)?;
     }
-    let mut state = self.read_state(&f, id)?;
+    // The record the pull read, unless someone replaced it since (queued a target, say).
+    let kept = claim.and_then(|claim| self.claims.take_unchanged_record(claim));
+    let mut state = match kept.map(|bytes| JobState::parse(&bytes)) {
+      Some(Ok(state)) => state,
+      _ => self.read_state(&f, id)?,
+    };
     if state.status != JobStatus::Pending {
       self.transition(&f, id, Transition::tidy(&[Marker::Pending]))?;
       return Err(not_pending(id, &state));

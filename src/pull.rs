@@ -241,7 +241,7 @@ impl Store {
     if !f.exists(&Layout::pending_link(id)) {
       return Ok(None);
     }
-    let Some(state) = readable(self.read_state(f, id))? else {
+    let Some((state, record)) = readable(self.read_state_kept(f, id))? else {
       return Ok(None);
     };
     if state.status != JobStatus::Pending || retry_cut_short(f, id, state.run_at_ms) {
@@ -283,6 +283,9 @@ impl Store {
     let claim = self
       .claims
       .hold(id, lock, counted.then_some(history.claims), true, entry);
+    if let Some((file, bytes)) = record {
+      self.claims.keep_record(claim, file, bytes);
+    }
     Ok(Some(PulledJob {
       claim,
       id: id.to_owned(),

@@ -14,6 +14,9 @@ use crate::lock::{Create, FileLock};
 use crate::state::JobState;
 use crate::store::Store;
 
+/// A record's file kept open, and the bytes read from it.
+pub(crate) type KeptRecord = (std::fs::File, Vec<u8>);
+
 impl Store {
   pub(crate) fn lock_state(&self, f: &Folder, id: &str) -> Result<FileLock> {
     FileLock::lock_bounded(
@@ -32,10 +35,20 @@ impl Store {
   }
 
   pub(crate) fn read_state(&self, f: &Folder, id: &str) -> Result<JobState> {
+    self.read_state_kept(f, id).map(|(state, _)| state)
+  }
+
+  /// [`Store::read_state`], with the record's file still open and the bytes read from it (see
+  /// [`Claims::keep_record`](crate::claims::Claims::keep_record)).
+  pub(crate) fn read_state_kept(
+    &self,
+    f: &Folder,
+    id: &str,
+  ) -> Result<(JobState, Option<KeptRecord>)> {
     let rel = Layout::state_file(id);
     let path = f.full(&rel);
-    let bytes = match f.read_small(&rel) {
-      Ok(bytes) => bytes,
+    let (bytes, file) = match f.read_small_kept(&rel) {
+      Ok(read) => read,
       Err(e) if e.kind() == io::ErrorKind::NotFound => {
         return Err(match f.lstat(&Layout::job_dir(id)) {
           Ok(meta) if meta.kind == Kind::Folder => {
@@ -62,13 +75,17 @@ impl Store {
       }
       Err(e) => return Err(StoreError::io(&e, Op::Read, &path)),
     };
-    JobState::parse(&bytes).or_else(|_| {
-      // Read to its end before calling it damaged (see `read_small`).
-      let whole = f
-        .read(&rel)
-        .map_err(|e| StoreError::io(&e, Op::Read, &path))?;
-      JobState::parse(&whole).map_err(|why| StoreError::corrupt(&path, why))
-    })
+    match JobState::parse(&bytes) {
+      Ok(state) => Ok((state, Some((file, bytes)))),
+      Err(_) => {
+        // Read to its end before calling it damaged (see `read_small`).
+        let whole = f
+          .read(&rel)
+          .map_err(|e| StoreError::io(&e, Op::Read, &path))?;
+        let state = JobState::parse(&whole).map_err(|why| StoreError::corrupt(&path, why))?;
+        Ok((state, None))
+      }
+    }
   }
 
   pub(crate) fn read_value(&self, f: &Folder, id: &str) -> Result<Vec<u8>> {

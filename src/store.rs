@@ -178,7 +178,7 @@ impl Store {
       delayed: Arc::default(),
       pending: Arc::new(PullCursor::new(PENDING)),
       waiting: PullCursor::new(WAITING),
-      claims: Claims::default(),
+      claims: Claims::new(poll.is_some()),
       wake: Arc::default(),
       inline,
       poll,
