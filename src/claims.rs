@@ -200,9 +200,12 @@ impl Claims {
       }
     };
     // The file only (its path on network filesystems): the watcher re-asserts the lock itself
-    // every interval.
+    // every interval. A worker's claim on a local filesystem is checked with its token, under
+    // the state lock, by the one `fstat` that reads both (see `taken_over`).
     let moved = if self.by_path {
       held.lock.moved(folder)
+    } else if held.attempt.is_some() {
+      None
     } else {
       held.lock.unlinked(folder)
     };
@@ -227,7 +230,12 @@ impl Claims {
         format!("this claim on job '{id}' was already released; pull the job again to work on it"),
       ));
     };
-    match taken_over(held) {
+    let lost = if self.by_path {
+      taken_over(held)
+    } else {
+      taken_over_or_unlinked(held)
+    };
+    match lost {
       None => Ok(()),
       Some(loss) => Err(StoreError::new(
         Code::Compromised,
@@ -268,6 +276,19 @@ fn taken_over(held: &Held) -> Option<Loss> {
   let index = held.attempt?;
   match held.lock.file().metadata() {
     Ok(meta) if meta.len() > index + 1 => Some(Loss::TakenOver),
+    Ok(_) => None,
+    Err(e) => Some(Loss::Revoked(e.to_string())),
+  }
+}
+
+/// [`taken_over`], and on a local filesystem whether the lock file is still linked, from the same
+/// `fstat` (a lock file removed or replaced has no link left).
+#[allow(clippy::unnecessary_cast)]
+fn taken_over_or_unlinked(held: &Held) -> Option<Loss> {
+  let index = held.attempt?;
+  match rustix::fs::fstat(held.lock.file()) {
+    Ok(stat) if stat.st_nlink == 0 => Some(Loss::Removed),
+    Ok(stat) if stat.st_size as u64 > index + 1 => Some(Loss::TakenOver),
     Ok(_) => None,
     Err(e) => Some(Loss::Revoked(e.to_string())),
   }

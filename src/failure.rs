@@ -65,7 +65,7 @@ impl Store {
     attempt: u64,
     retry_in: Option<Duration>,
   ) -> Result<FailOutcome> {
-    let _lock = self.lock_state(f, id)?;
+    let _lock = self.lock_state_claimed(f, id, claim)?;
     self.claims.check_token(claim, id)?;
     let kept = self.claims.take_unchanged_record(claim);
     let mut state = match kept.map(|bytes| JobState::parse(&bytes)) {

@@ -382,7 +382,10 @@ impl Store {
   fn fulfill_fenced(&self, claim: Option<u64>, id: &str, value: &[u8]) -> Result<Option<String>> {
     let f = self.writable()?;
     layout::check_id(id)?;
-    let _lock = self.lock_state(&f, id)?;
+    let _lock = match claim {
+      Some(claim) => self.lock_state_claimed(&f, id, claim)?,
+      None => self.lock_state(&f, id)?,
+    };
     if let Some(claim) = claim {
       self.claims.check_token(claim, id)?;
     }

@@ -34,6 +34,18 @@ impl Store {
     })
   }
 
+  /// [`Store::lock_state`] for the holder of `claim`: a job gone from under its claim is the
+  /// claim lost (`ECOMPROMISED`), not an unknown job.
+  pub(crate) fn lock_state_claimed(&self, f: &Folder, id: &str, claim: u64) -> Result<FileLock> {
+    self.lock_state(f, id).map_err(|e| {
+      if e.code == Code::NoJob {
+        self.claims.check_token(claim, id).err().unwrap_or(e)
+      } else {
+        e
+      }
+    })
+  }
+
   pub(crate) fn read_state(&self, f: &Folder, id: &str) -> Result<JobState> {
     self.read_state_kept(f, id).map(|(state, _)| state)
   }

@@ -76,6 +76,11 @@ impl Wake {
       if matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_))) {
         return;
       }
+      // A name that went away brings no work (a job done, a marker moved on): among them every
+      // marker this process removes itself, which would otherwise wake its own waiters.
+      if matches!(&event, Ok(e) if matches!(e.kind, EventKind::Remove(_))) {
+        return;
+      }
       // Names that appeared (made, or renamed in): what `on_path` is for.
       if let Ok(event) = &event {
         if matches!(event.kind, EventKind::Create(_)) {
