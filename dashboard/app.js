@@ -167,13 +167,16 @@
   }
 
   // The list of the chosen state: every two seconds, one page at a time.
+  let listAsked = 0
   async function refreshList() {
+    // Only the answer to the latest question is drawn: a slow one must not overwrite it.
+    const asked = ++listAsked
     const params = new URLSearchParams({ state: view.state, limit: String(PAGE) })
     const after = view.cursors[view.page]
     if (after) params.set('after', after)
     if (view.search) params.set('search', view.search)
     const list = await api(`api/jobs?${params}`)
-    if (list.state !== view.state) return
+    if (asked !== listAsked || list.state !== view.state) return
     view.next = list.next
     $('job-rows').replaceChildren(
       ...list.jobs.map((job) =>

@@ -57,18 +57,7 @@ impl Store {
         format!("job '{id}' is not delayed (it is pending now, or done); only a job waiting for its time can be run now"),
       ));
     };
-    state.run_at_ms = None;
-    self.transition(
-      &f,
-      id,
-      Transition {
-        add: &[Marker::Pending],
-        record: Record::Write(&state),
-        remove: &[delayed],
-      },
-    )?;
-    self.wake.bump();
-    Ok(())
+    self.make_pending_now(&f, id, &mut state, delayed)
   }
 
   /// Whether a delayed job known here is due at `now_ms` (or `delayed/` should be looked at).

@@ -161,22 +161,34 @@ impl Store {
         &f.full(&Layout::lock_file(id, LockKind::Work)),
       )
     })?;
-    state.status = JobStatus::Pending;
     state.failed_at_ms = None;
-    state.run_at_ms = None;
-    self.transition(
-      &f,
-      id,
-      Transition {
-        add: &[Marker::Pending],
-        record: Record::Write(&state),
-        remove: &[Marker::Failed],
-      },
-    )?;
+    self.make_pending_now(&f, id, &mut state, Marker::Failed)?;
     drop(work);
     // Again now that the job can be claimed: a waiter woken before would have found it held.
     self.wake.bump();
     Ok(())
+  }
+
+  /// Makes job `id` (whose record is `state`, read under its state lock) pending now, out of the
+  /// marker `from` (`failed/`, or its `delayed/` one): `retry` and `run_now`.
+  pub(crate) fn make_pending_now(
+    &self,
+    f: &Folder,
+    id: &str,
+    state: &mut JobState,
+    from: Marker,
+  ) -> Result<()> {
+    state.status = JobStatus::Pending;
+    state.run_at_ms = None;
+    self.transition(
+      f,
+      id,
+      Transition {
+        add: &[Marker::Pending],
+        record: Record::Write(state),
+        remove: &[from],
+      },
+    )
   }
 
   /// How job `id` ended: its value once fulfilled, `EFAILED` (with the last failure's message)
