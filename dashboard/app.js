@@ -129,6 +129,7 @@
     for (const [a, v] of Object.entries({ x1: 0, x2: 600, y1: 119.5, y2: 119.5 })) base.setAttribute(a, String(v))
     svg.append(base)
     for (const kind of Object.keys(totals)) $(`total-${kind}`).textContent = `(${number(totals[kind])})`
+    $('chart-peak').textContent = `tallest bar: ${number(top)} in a minute`
   }
 
   function drawSchedules(schedules) {
