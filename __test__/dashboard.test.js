@@ -27,9 +27,24 @@ test.before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   })
 })
-test.after(async () => {
-  if (browser) await browser.close()
-})
+// Hooks get time limits too, so a wedged browser fails the run instead of hanging it.
+test.after(
+  async () => {
+    if (browser) await browser.close()
+  },
+  { timeout: 20000 },
+)
+
+/** Every clean-up has a time limit: a hook that waits for ever would hang the run. */
+const HOOK = { timeout: 10000 }
+
+/** Closes `server` without waiting for keep-alive connections (a page polling it keeps one). */
+function closeServer(server) {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}
 
 /** A page whose script errors and dialogs fail the test instead of passing unseen. */
 async function newPage(t) {
@@ -41,7 +56,7 @@ async function newPage(t) {
     problems.push(`a native dialog opened: ${dialog.message()}`)
     dialog.dismiss()
   })
-  t.after(() => context.close())
+  t.after(() => context.close(), HOOK)
   page.problems = problems
   return page
 }
@@ -51,7 +66,7 @@ const MARKUP = { html: '<img src=x onerror="window.__pwned=1">', script: '<scrip
 /** A store with a job in every state; returns the store (its folder opened here too) and ids. */
 async function fillStore(t, dir) {
   const store = new JobStore({ dir, durable: false, maxAttempts: 1 })
-  t.after(() => store.close())
+  t.after(() => store.close(), HOOK)
   const ids = {}
   ids.pending = (await store.create({ task: 'resize', width: 640 })).id
   ids.keyed = (await store.create({ task: 'invoice', order: 42 }, { key: 'order-42' })).id
@@ -257,7 +272,11 @@ test('actions retry, cancel, run now, remove and retry all act on the store, eac
 
   // Retry all failed: two jobs failing now.
   const again = [(await store.create({ n: 1 }, { priority: 9 })).id, (await store.create({ n: 2 }, { priority: 9 })).id]
-  for (let i = 0; i < 2; i++) await (await store.pullJob()).fail(new Error(`failure ${i}`))
+  for (let i = 0; i < 2; i++) {
+    const pulled = await store.pullJob()
+    assert.ok(again.includes(pulled.id), `the pull took a job of priority 9: ${pulled.id}`)
+    await pulled.fail(new Error(`failure ${i}`))
+  }
   await page.click('.count[data-state="failed"]')
   await page.fill('#search', '')
   await page.click('#search-form button[type="submit"]')
@@ -266,7 +285,7 @@ test('actions retry, cancel, run now, remove and retry all act on the store, eac
   await page.waitForSelector('#confirm[open]')
   await page.click('#confirm-yes')
   for (const id of again) await eventually(() => store.get(id), (job) => job.state === 'pending', `failed job ${id} retried`)
-  assert.equal((await store.stats()).failed, 0)
+  assert.deepEqual(await store.list({ state: 'failed' }), [], 'no failed job is left')
 
   // A job a worker holds can be cancelled; its holder hears of it (its process is told).
   await openJob(page, 'claimed', ids.claimed)
@@ -293,7 +312,7 @@ test('an action sent by another site, or without the page\'s token, is refused a
       </script>`)
   })
   await new Promise((r) => evil.listen(0, '127.0.0.1', r))
-  t.after(() => evil.close())
+  t.after(() => closeServer(evil), HOOK)
   const page = await newPage(t)
   const refused = page.waitForResponse((res) => res.url() === target && res.request().method() === 'POST' && res.request().resourceType() === 'document')
   await page.goto(`http://127.0.0.1:${evil.address().port}/`)
@@ -387,7 +406,7 @@ test('--read-only opens the store read-only, says so on the page, offers no acti
   assert.equal(res.status, 403)
   assert.equal((await res.json()).error.code, 'EREADONLY')
   const reader = new JobStore({ dir, readOnly: true })
-  t.after(() => reader.close())
+  t.after(() => reader.close(), HOOK)
   assert.equal((await reader.get(ids.failed)).state, 'failed')
   assert.deepEqual(snapshot(dir), before, 'the folder is exactly as it was')
 })
@@ -418,11 +437,11 @@ test('mounted under a base path in node:http, express and fastify, next to the a
   fastify.all('/admin/jobs/*', hand)
   fastify.get('/health', async () => 'app route')
   await fastify.listen({ port: 0, host: '127.0.0.1' })
-  t.after(() => fastify.close())
+  t.after(() => fastify.close(), HOOK)
 
   for (const server of [servers.http, servers.express]) {
     await new Promise((r) => server.listen(0, '127.0.0.1', r))
-    t.after(() => new Promise((r) => server.close(r)))
+    t.after(() => closeServer(server), HOOK)
   }
   const ports = { http: servers.http.address().port, express: servers.express.address().port, fastify: fastify.server.address().port }
   // Express at the root with a basePath: the app's other routes still reach their handlers.
@@ -431,7 +450,7 @@ test('mounted under a base path in node:http, express and fastify, next to the a
   rooted.get('/users', (req, res) => res.send('users route'))
   const rootedServer = http.createServer(rooted)
   await new Promise((r) => rootedServer.listen(0, '127.0.0.1', r))
-  t.after(() => new Promise((r) => rootedServer.close(r)))
+  t.after(() => closeServer(rootedServer), HOOK)
   const rootedOrigin = `http://127.0.0.1:${rootedServer.address().port}`
   assert.equal(await (await fetch(`${rootedOrigin}/users`)).text(), 'users route')
   assert.equal((await (await fetch(`${rootedOrigin}/admin/jobs/api/overview`)).json()).counts.failed, 1)
@@ -506,14 +525,14 @@ test('bad requests to the API get clear 4xx answers and the server keeps answeri
   assert.equal((await fetch(`${url}api/overview`)).status, 200, 'still answering')
   // The pending job was never touched by the refused requests.
   const reader = new JobStore({ dir, readOnly: true })
-  t.after(() => reader.close())
+  t.after(() => reader.close(), HOOK)
   assert.equal((await reader.get(ids.pending)).state, 'pending')
 })
 
 test('fs-job-store top prints the counts and the rates', { timeout: 30000 }, async (t) => {
   const dir = tempDir()
   const store = new JobStore({ dir, durable: false })
-  t.after(() => store.close())
+  t.after(() => store.close(), HOOK)
   for (let i = 0; i < 3; i++) await store.create({ i })
   const job = await store.pullJob()
   await job.fulfill('ok')
@@ -528,7 +547,7 @@ test('fs-job-store top prints the counts and the rates', { timeout: 30000 }, asy
   assert.deepEqual(await child.exited, { code: 0, signal: null })
 })
 
-test('the CLI refuses a bad port or token with a usage error', async () => {
+test('the CLI refuses a bad port or token with a usage error', { timeout: 30000 }, async () => {
   const dir = tempDir()
   new JobStore({ dir }).close()
   for (const args of [['--port', 'eighty'], ['--port', '70000'], ['--token', 'short']]) {
@@ -537,4 +556,22 @@ test('the CLI refuses a bad port or token with a usage error', async () => {
     assert.match(stderr, /fs-job-store: bad --(port|token)/)
   }
   assert.ok(execFileSync(process.execPath, [BIN, 'dashboard', '--help']).toString().includes('--read-only'))
+})
+
+test('a large value is previewed from its first 64 KiB, never cut inside a character, with its whole size', { timeout: 30000 }, async (t) => {
+  const store = new JobStore({ dir: tempDir(), durable: false })
+  t.after(() => store.close(), HOOK)
+  const { id } = await store.create({ big: true })
+  const job = await store.pullJob()
+  const value = 'é'.repeat(100000) // 2 bytes each: 200,000 bytes
+  await job.fulfill(value)
+  await job.release()
+  const server = http.createServer(createDashboard(store))
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => closeServer(server), HOOK)
+  const detail = await (await fetch(`http://127.0.0.1:${server.address().port}/api/jobs/${id}`)).json()
+  assert.equal(detail.value.kind, 'text')
+  assert.equal(detail.value.size, 200000)
+  assert.equal(detail.value.truncated, true)
+  assert.equal(detail.value.text, 'é'.repeat(32768), 'the first 64 KiB, whole characters only')
 })

@@ -328,6 +328,11 @@ const commands = {
       ]
       process.stdout.write(`${tty ? '\x1b[H\x1b[2J' : ''}${lines.join('\n')}\n`)
     }
+    // Listening before the first draw: a Ctrl-C right after it still ends cleanly.
+    const stop = new Promise((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
     // The next draw is timed from the end of the last, so a slow one never stacks up.
     let timer
     let stopped = false
@@ -336,10 +341,7 @@ const commands = {
       if (!stopped) timer = setTimeout(tick, interval)
     }
     await tick()
-    await new Promise((resolve) => {
-      process.once('SIGINT', resolve)
-      process.once('SIGTERM', resolve)
-    })
+    await stop
     stopped = true
     clearTimeout(timer)
     await store.close()

@@ -129,6 +129,13 @@ pub struct NativeListPage {
   pub search: Option<String>,
 }
 
+/// The start of a value, and its whole size.
+#[napi(object)]
+pub struct NativeValueHead {
+  pub bytes: Buffer,
+  pub size: f64,
+}
+
 /// One minute of `activity()`.
 #[napi(object)]
 pub struct NativeMinute {
@@ -494,6 +501,12 @@ impl NativeStore {
     self.dispatch(env, calls::get(id))
   }
 
+  /// The first `max` bytes of a fulfilled job's value and its size (the dashboard's preview).
+  #[napi(ts_return_type = "Promise<NativeValueHead | null>")]
+  pub fn value_head<'e>(&self, env: &'e Env, id: String, max: u32) -> Result<Object<'e>> {
+    self.dispatch(env, calls::value_head(id, max as usize))
+  }
+
   #[napi(ts_return_type = "Promise<Buffer | null>")]
   pub fn value<'e>(&self, env: &'e Env, id: String) -> Result<Object<'e>> {
     self.dispatch(env, calls::value(id))
@@ -772,6 +785,16 @@ impl<T: ToJs> ToJs for Option<T> {
   type Js = Option<T::Js>;
   fn to_js(self) -> Self::Js {
     self.map(T::to_js)
+  }
+}
+
+impl ToJs for (Vec<u8>, u64) {
+  type Js = NativeValueHead;
+  fn to_js(self) -> NativeValueHead {
+    NativeValueHead {
+      bytes: self.0.into(),
+      size: self.1 as f64,
+    }
   }
 }
 

@@ -238,6 +238,10 @@ pub fn get(id: String) -> Call<JobInfo> {
   Call::any(move |s| s.get(&id))
 }
 
+pub fn value_head(id: String, max: usize) -> Call<Option<(Vec<u8>, u64)>> {
+  Call::any(move |s| s.value_head(&id, max))
+}
+
 pub fn value(id: String) -> Call<Option<Vec<u8>>> {
   Call::any(move |s| s.value(&id))
 }

@@ -331,6 +331,16 @@ impl Folder {
 
   /// Opens the lock file `rel` for locking, creating it when `create` (and missing). Opened for
   /// writing where allowed (NFS wants that for exclusive locks), else read-only.
+  /// The first `max` bytes of the regular file `rel`, and its whole size: a look at a file
+  /// that may be large, without reading all of it.
+  pub fn read_head(&self, rel: &str, max: usize) -> io::Result<(Vec<u8>, u64)> {
+    let file = File::from(self.open_beneath(rel, OFlags::RDONLY, Mode::empty())?);
+    let size = file.metadata()?.len();
+    let mut bytes = Vec::with_capacity(max.min(size as usize));
+    file.take(max as u64).read_to_end(&mut bytes)?;
+    Ok((bytes, size))
+  }
+
   /// Creates `rel`, which must not exist, for reading and writing.
   pub fn create_exclusive(&self, rel: &str) -> io::Result<File> {
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL;

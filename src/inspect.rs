@@ -310,6 +310,20 @@ impl Store {
     self.read_value(&f, id).map(Some)
   }
 
+  /// The first `max` bytes of a job's value and its whole size, or `None` while it is not
+  /// fulfilled: for showing a value that may be large.
+  pub fn value_head(&self, id: &str, max: usize) -> Result<Option<(Vec<u8>, u64)>> {
+    let f = self.folder()?;
+    layout::check_id(id)?;
+    if self.read_state(&f, id)?.status != JobStatus::Fulfilled {
+      return Ok(None);
+    }
+    let rel = Layout::value_file(id);
+    f.read_head(&rel, max)
+      .map(Some)
+      .map_err(|e| crate::error::StoreError::io(&e, crate::error::Op::Read, &f.full(&rel)))
+  }
+
   /// Ids, oldest first.
   pub fn list(&self, which: Listing) -> Result<Vec<String>> {
     let f = self.folder()?;
