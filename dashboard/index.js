@@ -79,8 +79,8 @@ function createDashboard(store, options = {}) {
     if (token !== null) authorize(req, res, url, token, basePath)
     if (res.writableEnded) return true
     // The page's links are relative: it must be served from a path ending in '/'.
-    if (rel === '' || (rel === '/' && req.originalUrl !== undefined && !parseTarget(req.originalUrl).pathname.endsWith('/'))) {
-      const here = req.originalUrl !== undefined ? parseTarget(req.originalUrl).pathname : url.pathname
+    const here = fullPath(req, url)
+    if (rel === '' || (rel === '/' && !here.endsWith('/'))) {
       res.writeHead(308, { location: `${localPath(here)}/${url.search}` })
       res.end()
       return true
@@ -152,6 +152,12 @@ function parseTarget(target) {
   }
 }
 
+/** The request's path as the browser sent it: express keeps it in req.originalUrl when it strips
+ * its mount path from req.url. */
+function fullPath(req, url) {
+  return req.originalUrl !== undefined ? parseTarget(req.originalUrl).pathname : url.pathname
+}
+
 /** A path to redirect to that can only stay on this site ('//evil.example' becomes '/evil.example'). */
 function localPath(pathname) {
   return `/${pathname.replace(/^[/\\]+/, '')}`
@@ -211,7 +217,7 @@ function authorize(req, res, url, token, basePath) {
   const query = url.searchParams.get('token')
   if (query !== null && req.method === 'GET' && sameSecret(query, token)) {
     url.searchParams.delete('token')
-    const here = req.originalUrl !== undefined ? parseTarget(req.originalUrl).pathname : url.pathname
+    const here = fullPath(req, url)
     const mount = req.baseUrl || basePath || '/'
     const secure = req.socket && req.socket.encrypted ? '; Secure' : String(req.headers['x-forwarded-proto'] || '').startsWith('https') ? '; Secure' : ''
     res.writeHead(303, {

@@ -67,11 +67,7 @@ impl Store {
   ) -> Result<FailOutcome> {
     let _lock = self.lock_state_claimed(f, id, claim)?;
     self.claims.check_token(claim, id)?;
-    let kept = self.claims.take_unchanged_record(claim);
-    let mut state = match kept.map(|bytes| JobState::parse(&bytes)) {
-      Some(Ok(state)) => state,
-      _ => self.read_state(f, id)?,
-    };
+    let mut state = self.read_state_claimed(f, id, claim)?;
     match state.status {
       JobStatus::Pending => {}
       JobStatus::Cancelled => return Err(cancelled(id, &state)),

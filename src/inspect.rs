@@ -361,11 +361,10 @@ pub struct PageQuery {
   pub search: Option<String>,
 }
 
-/// The best `limit` ids offered so far, in a heap whose top is the first to drop.
+/// The first `limit` ids offered so far in the query's order, kept sorted.
 struct Page<'q> {
   query: &'q PageQuery,
-  kept: std::collections::BinaryHeap<std::cmp::Reverse<String>>,
-  kept_oldest: std::collections::BinaryHeap<String>,
+  kept: std::collections::BTreeSet<String>,
 }
 
 impl<'q> Page<'q> {
@@ -373,53 +372,55 @@ impl<'q> Page<'q> {
     Page {
       query,
       kept: Default::default(),
-      kept_oldest: Default::default(),
+    }
+  }
+
+  /// Whether `a` comes before `b` in the query's order.
+  fn before(&self, a: &str, b: &str) -> bool {
+    if self.query.newest_first {
+      a > b
+    } else {
+      a < b
     }
   }
 
   fn offer(&mut self, id: &str) {
     let q = self.query;
-    let beyond = |after: &String| {
-      if q.newest_first {
-        id < after.as_str()
-      } else {
-        id > after.as_str()
-      }
+    let full = self.kept.len() >= q.limit;
+    // The last kept: what a new id must come before once the page is full.
+    let last = if q.newest_first {
+      self.kept.first()
+    } else {
+      self.kept.last()
     };
     if q.limit == 0
       || layout::check_id(id).is_err()
-      || !q.after.as_ref().is_none_or(beyond)
-      || !q.search.as_deref().is_none_or(|s| id.contains(s))
+      || q
+        .after
+        .as_deref()
+        .is_some_and(|after| !self.before(after, id))
+      || q.search.as_deref().is_some_and(|s| !id.contains(s))
+      || (full && last.is_some_and(|last| !self.before(id, last)))
     {
       return;
     }
-    if q.newest_first {
-      // Keeps the newest: a min-heap whose top (the oldest kept) drops first.
-      if self.kept.len() < q.limit {
-        self.kept.push(std::cmp::Reverse(id.to_owned()));
-      } else if self.kept.peek().is_some_and(|top| id > top.0.as_str()) {
-        self.kept.pop();
-        self.kept.push(std::cmp::Reverse(id.to_owned()));
+    // A job with two delayed markers (a cut in the middle of a change) is kept once.
+    self.kept.insert(id.to_owned());
+    if self.kept.len() > q.limit {
+      if q.newest_first {
+        self.kept.pop_first();
+      } else {
+        self.kept.pop_last();
       }
-    } else if self.kept_oldest.len() < q.limit {
-      self.kept_oldest.push(id.to_owned());
-    } else if self.kept_oldest.peek().is_some_and(|top| id < top.as_str()) {
-      self.kept_oldest.pop();
-      self.kept_oldest.push(id.to_owned());
     }
   }
 
   fn into_ids(self) -> Vec<String> {
-    let mut ids: Vec<String> = if self.query.newest_first {
-      let mut ids: Vec<String> = self.kept.into_iter().map(|r| r.0).collect();
-      ids.sort_unstable_by(|a, b| b.cmp(a));
-      ids
+    if self.query.newest_first {
+      self.kept.into_iter().rev().collect()
     } else {
-      self.kept_oldest.into_sorted_vec()
-    };
-    // A job with two delayed markers (a cut in the middle of a change) is listed once.
-    ids.dedup();
-    ids
+      self.kept.into_iter().collect()
+    }
   }
 }
 
@@ -490,4 +491,38 @@ pub fn created_at_ms(id: &str) -> Option<f64> {
 /// The modification time of `rel`, not following a link.
 pub(crate) fn modified_ms(f: &Folder, rel: &str) -> Option<f64> {
   f.lstat(rel).ok().map(|m| m.modified_ms)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn page(ids: &[&str], query: PageQuery) -> Vec<String> {
+    let mut page = Page::new(&query);
+    for id in ids {
+      page.offer(id);
+    }
+    page.into_ids()
+  }
+
+  #[test]
+  fn a_page_keeps_the_first_ids_in_its_order_after_the_last_one_shown() {
+    let ids = ["job-d", "job-a", "job-c", "job-b", "job-e", "job-c"];
+    let query = |after: Option<&str>, newest_first| PageQuery {
+      limit: 2,
+      after: after.map(str::to_owned),
+      newest_first,
+      search: None,
+    };
+    assert_eq!(page(&ids, query(None, false)), ["job-a", "job-b"]);
+    assert_eq!(page(&ids, query(Some("job-b"), false)), ["job-c", "job-d"]);
+    assert_eq!(page(&ids, query(None, true)), ["job-e", "job-d"]);
+    assert_eq!(page(&ids, query(Some("job-d"), true)), ["job-c", "job-b"]);
+    let search = PageQuery {
+      limit: 10,
+      search: Some("c".into()),
+      ..Default::default()
+    };
+    assert_eq!(page(&ids, search), ["job-c"]);
+  }
 }

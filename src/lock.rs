@@ -302,86 +302,10 @@ fn identity_of(file: &File) -> io::Result<(Identity, u64, f64, u64)> {
   ))
 }
 
-/// Which lock files someone holds right now, in any process, seen without taking any lock (so a
-/// look never makes a pull skip a job). On Linux this reads `/proc/locks` once; elsewhere each
-/// file is probed with a shared lock, released at once.
-pub struct HeldLocks {
-  #[cfg(target_os = "linux")]
-  held: Option<HashSet<(u64, u64, u64)>>,
-}
-
-impl HeldLocks {
-  pub fn snapshot() -> HeldLocks {
-    HeldLocks {
-      #[cfg(target_os = "linux")]
-      held: std::fs::read_to_string("/proc/locks")
-        .ok()
-        .map(|text| parse_proc_locks(&text)),
-    }
-  }
-
-  /// Whether the lock file `rel` is held. A missing file is not held.
-  pub fn is_held(&self, folder: &Folder, rel: &str) -> bool {
-    #[cfg(target_os = "linux")]
-    if let Some(held) = &self.held {
-      return match folder.lstat(rel) {
-        Ok(meta) => {
-          let dev = meta.identity.dev;
-          let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-          let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-          held.contains(&(major, minor, meta.identity.ino))
-        }
-        Err(_) => false,
-      };
-    }
-    // Opened without creating: looking never makes a lock file.
-    match folder.open_lock(rel, false) {
-      Ok(file) => match FileExt::try_lock_shared(&file) {
-        Ok(()) => {
-          let _ = FileExt::unlock(&file);
-          false
-        }
-        Err(_) => true,
-      },
-      Err(_) => false,
-    }
-  }
-}
-
-/// `/proc/locks` lines look like `1: FLOCK  ADVISORY  WRITE 4242 08:01:123456 0 EOF`; lines of
-/// waiters have a `->` after the number. Returns the (major, minor, inode) of each held lock.
-#[cfg(target_os = "linux")]
-fn parse_proc_locks(text: &str) -> HashSet<(u64, u64, u64)> {
-  text
-    .lines()
-    .filter(|line| !line.contains("->"))
-    .filter_map(|line| {
-      let file = line.split_whitespace().nth(5)?;
-      let mut parts = file.split(':');
-      let major = u64::from_str_radix(parts.next()?, 16).ok()?;
-      let minor = u64::from_str_radix(parts.next()?, 16).ok()?;
-      let inode = parts.next()?.parse().ok()?;
-      Some((major, minor, inode))
-    })
-    .collect()
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
   use crate::folder::scratch;
-
-  #[test]
-  fn held_locks_are_seen_without_taking_them() {
-    let (_dir, folder) = scratch();
-    let Claim::Acquired(lock) = FileLock::try_claim(&folder, "work.lock").unwrap() else {
-      panic!()
-    };
-    assert!(HeldLocks::snapshot().is_held(&folder, "work.lock"));
-    drop(lock);
-    assert!(!HeldLocks::snapshot().is_held(&folder, "work.lock"));
-    assert!(!HeldLocks::snapshot().is_held(&folder, "missing.lock"));
-  }
 
   #[test]
   fn a_claim_excludes_a_second_claim_until_dropped() {

@@ -31,12 +31,7 @@ impl Store {
     let f = self.writable()?;
     let key = options.key.as_deref().map(keys::file_name).transpose()?;
     let job = self.new_job(request, options)?;
-    let tmp = Layout::temp_path();
-    self
-      .build_job_folder(&f, &tmp, &job.state)
-      .inspect_err(|_| {
-        let _ = f.remove_tree(&tmp);
-      })?;
+    let tmp = self.build_temp_job(&f, &job)?;
     let Some(key) = key else {
       self.publish(&f, &tmp, &job)?;
       return Ok(Created {
@@ -75,12 +70,7 @@ impl Store {
     if f.exists(&Layout::job_dir(id)) {
       return Ok(false);
     }
-    let tmp = Layout::temp_path();
-    self
-      .build_job_folder(&f, &tmp, &job.state)
-      .inspect_err(|_| {
-        let _ = f.remove_tree(&tmp);
-      })?;
+    let tmp = self.build_temp_job(&f, &job)?;
     match self.publish(&f, &tmp, &job) {
       Ok(()) => Ok(true),
       // Another process published it first (renaming onto a folder that is not empty fails).
@@ -257,6 +247,18 @@ impl Store {
     })
   }
 
+  /// Builds `job`'s folder under a new temporary name, which it returns; nothing is left of a
+  /// build that failed.
+  fn build_temp_job(&self, f: &Folder, job: &NewJob) -> Result<String> {
+    let tmp = Layout::temp_path();
+    self
+      .build_job_folder(f, &tmp, &job.state)
+      .inspect_err(|_| {
+        let _ = f.remove_tree(&tmp);
+      })?;
+    Ok(tmp)
+  }
+
   /// Publishes a job built under `tmp`: its marker, then its folder, in one transition.
   fn publish(&self, f: &Folder, tmp: &str, job: &NewJob) -> Result<()> {
     let marker = Marker::for_new(job.state.run_at_ms);
@@ -389,11 +391,9 @@ impl Store {
     if let Some(claim) = claim {
       self.claims.check_token(claim, id)?;
     }
-    // The record the pull read, unless someone replaced it since (queued a target, say).
-    let kept = claim.and_then(|claim| self.claims.take_unchanged_record(claim));
-    let mut state = match kept.map(|bytes| JobState::parse(&bytes)) {
-      Some(Ok(state)) => state,
-      _ => self.read_state(&f, id)?,
+    let mut state = match claim {
+      Some(claim) => self.read_state_claimed(&f, id, claim)?,
+      None => self.read_state(&f, id)?,
     };
     if state.status != JobStatus::Pending {
       self.transition(&f, id, Transition::tidy(&[Marker::Pending]))?;

@@ -46,6 +46,19 @@ impl Store {
     })
   }
 
+  /// The record of the job `claim` holds: the one its pull read, unless someone replaced it
+  /// since (queued a target, say), else read again. Under the job's state lock.
+  pub(crate) fn read_state_claimed(&self, f: &Folder, id: &str, claim: u64) -> Result<JobState> {
+    match self
+      .claims
+      .take_unchanged_record(claim)
+      .map(|bytes| JobState::parse(&bytes))
+    {
+      Some(Ok(state)) => Ok(state),
+      _ => self.read_state(f, id),
+    }
+  }
+
   pub(crate) fn read_state(&self, f: &Folder, id: &str) -> Result<JobState> {
     self.read_state_kept(f, id).map(|(state, _)| state)
   }
